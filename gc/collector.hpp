@@ -1,0 +1,56 @@
+// gc/collector.hpp — what every collector implements for the heap.
+//
+// A heap owns exactly one collector, chosen at creation. The heap routes
+// every event a collector may care about through this interface: the
+// allocation slow path (pacing and incremental work), span growth (the heap
+// limit), barriered stores, root changes, explicit frees, and collect().
+// Fast paths never come here: allocation's fast path is in SpanCache, and the
+// barrier's in member.hpp reaches a collector only while the process-wide
+// barrier flag is up.
+#pragma once
+
+#include <cstddef>
+
+#include "moss/heap.hpp"
+
+namespace moss::detail {
+
+class HeapImpl;
+
+class CollectorBase {
+ public:
+  explicit CollectorBase(HeapImpl& heap) : heap_(heap) {}
+  virtual ~CollectorBase() = default;
+  CollectorBase(const CollectorBase&) = delete;
+  CollectorBase& operator=(const CollectorBase&) = delete;
+
+  // A new object (its header is written). Only called when the heap's
+  // per-allocation hooks are on (new_object_hook_wanted()).
+  virtual void on_new_object(void* object) { (void)object; }
+  virtual bool new_object_hook_wanted() const { return false; }
+  // The allocation slow path: once per span refill or large allocation.
+  virtual void allocation_slow_path(std::size_t bytes) = 0;
+  // Before the heap takes more pages; may collect, may throw OutOfMemory.
+  virtual void before_growth(std::size_t bytes) = 0;
+  // A store into a strong slot of a managed object: performs the store.
+  virtual void write_barrier(void* holder, void** slot, void* value) = 0;
+  // A store into a weak slot of a managed object: performs the store.
+  virtual void weak_barrier(void* holder, void** slot, void* value) = 0;
+  // A Root changed its target (either may be null).
+  virtual void root_changed(void* old_target, void* new_target) { (void)old_target; (void)new_target; }
+  // The embedder frees an object explicitly (before the memory goes).
+  virtual void before_explicit_free(void* object) { (void)object; }
+  // A full collection.
+  virtual void collect() = 0;
+  // Collector-specific figures.
+  virtual void fill_stats(HeapStats& stats) const = 0;
+  // Collector-specific invariants; returns a message or null.
+  virtual const char* verify() { return nullptr; }
+  // Called in the heap's destructor before any memory goes.
+  virtual void shutdown() {}
+
+ protected:
+  HeapImpl& heap_;
+};
+
+}  // namespace moss::detail

@@ -1,0 +1,151 @@
+// gc/heap.cpp — the public moss::Heap API, the barrier's slow path and Root
+// handles. Everything here validates what the embedder hands in and forwards
+// to the heap's HeapImpl and collector.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "gc/heap_impl.hpp"
+#include "moss/moss.hpp"
+#include "runtime/type_registry.hpp"
+
+namespace moss {
+
+namespace detail {
+
+std::atomic<std::uint32_t> barrier_users{0};
+
+void write_barrier_slow(void** slot, void* value) {
+  HeapImpl* heap = HeapImpl::owning(slot);
+  if (heap == nullptr) {
+    *slot = value;  // not inside a managed object: an ordinary pointer
+    return;
+  }
+  heap->collector().write_barrier(heap->cache().find_object(slot), slot, value);
+}
+
+void weak_barrier_slow(void** slot, void* value) {
+  HeapImpl* heap = HeapImpl::owning(slot);
+  if (heap == nullptr) {
+    *slot = value;
+    return;
+  }
+  heap->collector().weak_barrier(heap->cache().find_object(slot), slot, value);
+}
+
+void RootNode::attach(Heap& heap, void* target) {
+  heap.impl().check_object(target, "Root");
+  if (heap_ != nullptr) reset();
+  heap_ = &heap;
+  target_ = target;
+  heap.impl().roots().push_back(*this);
+  heap.impl().collector().root_changed(nullptr, target);
+}
+
+void RootNode::set(void* target) {
+  if (heap_ == nullptr) {
+    throw UsageError("moss: assignment to a Root that has no heap; construct it as Root<T>(heap, ...)");
+  }
+  heap_->impl().check_object(target, "Root");
+  void* old = target_;
+  target_ = target;
+  heap_->impl().collector().root_changed(old, target);
+}
+
+void RootNode::reset() {
+  if (heap_ == nullptr) return;
+  void* old = target_;
+  target_ = nullptr;
+  Heap* heap = heap_;
+  heap_ = nullptr;
+  unlink();
+  heap->impl().collector().root_changed(old, nullptr);
+}
+
+}  // namespace detail
+
+Collector collector_from_env(Collector fallback) {
+  const char* s = std::getenv("MOSS_GC");
+  if (s == nullptr || *s == '\0') return fallback;
+  if (std::strcmp(s, "ms") == 0 || std::strcmp(s, "mark_sweep") == 0) return Collector::mark_sweep;
+  if (std::strcmp(s, "rc") == 0 || std::strcmp(s, "refcount") == 0) return Collector::refcount;
+  throw UsageError(std::string("moss: MOSS_GC=") + s + " names no collector; use ms or rc");
+}
+
+const char* collector_name(Collector c) { return c == Collector::refcount ? "rc" : "ms"; }
+
+Heap::Heap(const HeapOptions& options) : impl_(new detail::HeapImpl(options)) {}
+Heap::~Heap() { delete impl_; }
+
+Collector Heap::collector() const { return impl_->options().collector; }
+
+TypeIndex Heap::register_type(const TypeInfo& info) { return detail::TypeRegistry::add(info); }
+
+const TypeInfo& Heap::type_info(TypeIndex type) {
+  if (!detail::TypeRegistry::valid(type)) {
+    throw UsageError("moss: type index " + std::to_string(type) + " was never registered");
+  }
+  return detail::TypeRegistry::get(type);
+}
+
+void* Heap::allocate(TypeIndex type, std::size_t bytes) { return impl_->allocate(type, bytes); }
+
+void Heap::write(void* holder, void** slot, void* value) {
+  detail::HeapImpl& h = *impl_;
+  if (holder == nullptr || h.cache().find_object(holder) != holder) {
+    throw UsageError("moss: Heap::write: the holder is not the start of a live object of this heap");
+  }
+  auto* s = reinterpret_cast<char*>(slot);
+  auto* b = static_cast<char*>(holder);
+  if (s < b || s + sizeof(void*) > b + object_size(holder) || (reinterpret_cast<std::uintptr_t>(slot) & 7) != 0) {
+    throw UsageError("moss: Heap::write: the slot is not an aligned word inside the holder");
+  }
+  if (detail::barrier_users.load(std::memory_order_relaxed) != 0) {
+    h.collector().write_barrier(holder, slot, value);
+  } else {
+    *slot = value;
+  }
+}
+
+void Heap::free(void* object) { impl_->free(object, true); }
+void Heap::free_unconstructed(void* object) { impl_->free(object, false); }
+
+void Heap::collect() {
+  impl_->collector().collect();
+  impl_->run_finalizers();
+}
+
+void Heap::release_memory() { detail::PageHeap::instance().release_all(); }
+
+HeapStats Heap::stats() const { return impl_->stats(); }
+
+void* Heap::find_object(const void* address) const { return impl_->cache().find_object(address); }
+
+std::size_t Heap::object_size(const void* object) const {
+  impl_->check_object(object, "object_size");
+  if (object == nullptr) throw UsageError("moss: object_size of a null pointer");
+  return detail::SpanCache::payload_size(impl_->cache().span_of(object));
+}
+
+TypeIndex Heap::object_type(const void* object) const {
+  impl_->check_object(object, "object_type");
+  if (object == nullptr) throw UsageError("moss: object_type of a null pointer");
+  return detail::header_of(object)->type;
+}
+
+std::uint64_t Heap::add_root_callback(RootCallback callback, void* context) {
+  return impl_->add_root_callback(callback, context);
+}
+void Heap::remove_root_callback(std::uint64_t handle) { impl_->remove_root_callback(handle); }
+std::uint64_t Heap::add_root_range(const void* begin, const void* end) { return impl_->add_root_range(begin, end); }
+void Heap::remove_root_range(std::uint64_t handle) { impl_->remove_root_range(handle); }
+
+void Heap::verify() {
+  detail::HeapImpl& h = *impl_;
+  h.run_finalizers();
+  if (const char* p = detail::PageHeap::instance().verify()) throw UsageError(std::string("moss: verify: ") + p);
+  if (const char* p = h.cache().verify()) throw UsageError(std::string("moss: verify: ") + p);
+  if (const char* p = h.collector().verify()) throw UsageError(std::string("moss: verify: ") + p);
+}
+
+}  // namespace moss

@@ -1,0 +1,237 @@
+// gc/heap_impl.cpp — heap construction, roots, finalizers, statistics and
+// the heap limit (see heap_impl.hpp).
+#include "gc/heap_impl.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "runtime/os.hpp"
+
+namespace moss::detail {
+
+std::unique_ptr<CollectorBase> make_mark_sweep(HeapImpl& heap);
+std::unique_ptr<CollectorBase> make_refcount(HeapImpl& heap);
+
+namespace {
+HeapOptions with_environment(HeapOptions o) {
+  if (const char* s = std::getenv("MOSS_GC_STRESS"); s != nullptr && *s != '\0') {
+    o.stress_every = std::strtoull(s, nullptr, 10);
+  }
+  if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;
+  return o;
+}
+}  // namespace
+
+HeapImpl::HeapImpl(const HeapOptions& options)
+    : options_(with_environment(options)), cache_(*this), thread_stack_(&detail::thread_stack()) {
+  collector_ = options_.collector == Collector::refcount ? make_refcount(*this) : make_mark_sweep(*this);
+  stress_countdown_ = options_.stress_every;
+  update_hooks();
+}
+
+HeapImpl::~HeapImpl() {
+  collector_->shutdown();
+  // Finalize what is left: embedders rely on destructors releasing what
+  // objects hold outside the heap.
+  cache_.finish_sweep();
+  run_finalizers();
+  std::vector<void*> remaining;
+  cache_.for_each_span([&remaining](const Span& s) {
+    for (std::uint32_t i = 0; i < s.slots; ++i) {
+      if (!s.is_allocated(i)) continue;
+      void* p = s.payload(i);
+      ObjectHeader* h = header_of(p);
+      if ((h->gc_state & kFinalizedBit) == 0 && TypeRegistry::valid(h->type) &&
+          TypeRegistry::get(h->type).finalize != nullptr) {
+        remaining.push_back(p);
+      }
+    }
+  });
+  for (void* p : remaining) {
+    header_of(p)->gc_state |= kFinalizedBit;
+    try {
+      TypeRegistry::get(header_of(p)->type).finalize(p);
+    } catch (...) {
+    }
+  }
+  collector_.reset();
+  while (!roots_.empty()) {
+    RootNode& r = roots_.front();
+    roots_.pop_front();
+    r.heap_ = nullptr;  // a Root that outlives its heap is inert
+  }
+  stacks_.clear();
+}
+
+void HeapImpl::update_hooks() {
+  new_object_hook_ = collector_->new_object_hook_wanted();
+  hooks_on_ = new_object_hook_ || options_.stress_every != 0;
+}
+
+void HeapImpl::invalid_type(TypeIndex type) const {
+  throw UsageError("moss: allocation with type index " + std::to_string(type) +
+                   ", which was never returned by Heap::register_type");
+}
+
+void HeapImpl::allocation_hooks(void* object) {
+  if (new_object_hook_) collector_->on_new_object(object);
+  if (options_.stress_every != 0 && --stress_countdown_ == 0) {
+    stress_countdown_ = options_.stress_every;
+    collector_->collect();
+    run_finalizers();
+  }
+}
+
+HeapImpl* HeapImpl::owning(const void* address) {
+  Span* s = PageHeap::instance().lookup(address);
+  if (s == nullptr) return nullptr;
+  SpanCache* owner = s->owner.load(std::memory_order_acquire);
+  if (owner == nullptr || s->state == SpanState::free) return nullptr;
+  const char* a = static_cast<const char*>(address);
+  if (a < s->start || a >= s->end()) return nullptr;
+  return static_cast<HeapImpl*>(&owner->owner());
+}
+
+void HeapImpl::check_object(const void* object, const char* what) const {
+  if (object == nullptr) return;
+  if (cache_.find_object(object) != object) {
+    throw UsageError(std::string("moss: ") + what + ": " +
+                     std::to_string(reinterpret_cast<std::uintptr_t>(object)) +
+                     " is not the start of a live object of this heap");
+  }
+}
+
+void HeapImpl::free(void* object, bool finalize) {
+  std::uint32_t i = 0;
+  Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
+  if (s == nullptr || s->payload(i) != object || !s->is_allocated(i)) {
+    cache_.free_object(object);  // throws the UsageError with the details
+  }
+  collector_->before_explicit_free(object);
+  ObjectHeader* h = header_of(object);
+  if (finalize && (h->gc_state & kFinalizedBit) == 0) {
+    const TypeInfo& ti = TypeRegistry::get(h->type);
+    if (ti.finalize != nullptr) {
+      h->gc_state |= kFinalizedBit;
+      ++finalizers_run;
+      ti.finalize(object);
+    }
+  }
+  cache_.free_located(s, i, object);
+}
+
+std::uint64_t HeapImpl::add_root_callback(RootCallback cb, void* context) {
+  if (cb == nullptr) throw UsageError("moss: add_root_callback with a null callback");
+  root_callbacks_.push_back({next_root_id_, cb, context});
+  return next_root_id_++;
+}
+
+void HeapImpl::remove_root_callback(std::uint64_t id) {
+  for (auto it = root_callbacks_.begin(); it != root_callbacks_.end(); ++it) {
+    if (it->id == id) {
+      root_callbacks_.erase(it);
+      return;
+    }
+  }
+  throw UsageError("moss: remove_root_callback: no root callback has handle " + std::to_string(id));
+}
+
+std::uint64_t HeapImpl::add_root_range(const void* begin, const void* end) {
+  if (begin == nullptr || end < begin) throw UsageError("moss: add_root_range: the range is empty or reversed");
+  root_ranges_.push_back({next_root_id_, begin, end});
+  return next_root_id_++;
+}
+
+void HeapImpl::remove_root_range(std::uint64_t id) {
+  for (auto it = root_ranges_.begin(); it != root_ranges_.end(); ++it) {
+    if (it->id == id) {
+      root_ranges_.erase(it);
+      return;
+    }
+  }
+  throw UsageError("moss: remove_root_range: no root range has handle " + std::to_string(id));
+}
+
+void HeapImpl::run_finalizers() {
+  std::vector<void*>& queue = cache_.finalize_queue();
+  if (in_finalizers_ || queue.empty()) return;
+  in_finalizers_ = true;
+  PhaseTimer timer(finalize_us);
+  while (!queue.empty()) {
+    void* p = queue.back();
+    queue.pop_back();
+    ObjectHeader* h = header_of(p);
+    if ((h->gc_state & kFinalizedBit) != 0) continue;
+    h->gc_state |= kFinalizedBit;
+    ++finalizers_run;
+    try {
+      TypeRegistry::get(h->type).finalize(p);
+    } catch (...) {
+      // A finalizer's exception has nowhere to go: it is dropped (see
+      // allocation.hpp). The object is still reclaimed.
+    }
+  }
+  in_finalizers_ = false;
+}
+
+void HeapImpl::allocation_slow_path(std::size_t bytes) {
+  if (!cache_.finalize_queue().empty()) run_finalizers();
+  collector_->allocation_slow_path(bytes);
+}
+
+void HeapImpl::before_growth(std::size_t bytes) {
+  if (options_.heap_limit != 0 && cache_.heap_bytes() + bytes > options_.heap_limit) {
+    collector_->collect();
+    if (cache_.heap_bytes() + bytes > options_.heap_limit) {
+      throw OutOfMemory("moss: out of memory: the heap limit is " + std::to_string(options_.heap_limit) +
+                        " bytes, the heap holds " + std::to_string(cache_.heap_bytes()) +
+                        " bytes after a full collection, and " + std::to_string(bytes) +
+                        " more were needed; raise HeapOptions::heap_limit or keep less alive");
+    }
+  }
+  collector_->before_growth(bytes);
+}
+
+HeapStats HeapImpl::stats() const {
+  HeapStats s;
+  s.collector = options_.collector;
+  s.allocated_bytes = cache_.allocated_bytes();
+  s.allocated_objects = cache_.allocated_objects();
+  s.freed_bytes = cache_.freed_bytes();
+  s.freed_objects = cache_.freed_objects();
+  s.live_bytes = live_bytes;
+  s.live_objects = live_objects;
+  s.heap_bytes = cache_.heap_bytes();
+  s.resident_bytes = PageHeap::instance().stats().resident_bytes;
+  s.os_resident_bytes = os_resident_bytes();
+  s.collections = collections;
+  s.pauses = pauses_.count();
+  s.pause_p50_us = pauses_.quantile(0.50);
+  s.pause_p99_us = pauses_.quantile(0.99);
+  s.pause_max_us = pauses_.max_us();
+  s.pause_total_us = pauses_.total_us();
+  s.root_scan_us = root_scan_us;
+  s.mark_us = mark_us;
+  s.sweep_us = sweep_us;
+  s.finalize_us = finalize_us;
+  s.finalizers_run = finalizers_run;
+  s.local_objects = local_objects;
+  s.local_reclaimed = local_reclaimed;
+  s.local_escaped = local_escaped;
+  s.stack_growths = stack_growths_;
+  collector_->fill_stats(s);
+  return s;
+}
+
+void HeapImpl::trace_line(const char* what, double pause_us) const {
+  if (!options_.trace) return;
+  std::fprintf(stderr,
+               "moss %s #%llu: %s pause %.0f us, live %llu KiB in %llu objects, heap %zu KiB, "
+               "allocated %llu KiB total\n",
+               collector_name(options_.collector), static_cast<unsigned long long>(collections), what, pause_us,
+               static_cast<unsigned long long>(live_bytes >> 10), static_cast<unsigned long long>(live_objects),
+               cache_.heap_bytes() >> 10, static_cast<unsigned long long>(cache_.allocated_bytes() >> 10));
+}
+
+}  // namespace moss::detail

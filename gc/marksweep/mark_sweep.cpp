@@ -1,0 +1,378 @@
+// gc/marksweep/mark_sweep.cpp — see mark_sweep.hpp for the cycle.
+#include "gc/marksweep/mark_sweep.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "gc/heap_impl.hpp"
+#include "gc/roots.hpp"
+#include "moss/member.hpp"
+
+namespace moss::detail {
+
+namespace {
+
+struct Grey {
+  void* object;
+  std::size_t bytes;
+};
+
+class MarkSweep final : public CollectorBase {
+ public:
+  explicit MarkSweep(HeapImpl& heap) : CollectorBase(heap), visitor_(*this) {
+    const char* v = std::getenv("MOSS_VERIFY");
+    verify_each_cycle_ = v != nullptr && *v != '\0' && *v != '0';
+    set_goal(0);
+  }
+
+  void allocation_slow_path(std::size_t bytes) override;
+  void before_growth(std::size_t) override {}
+  void write_barrier(void*, void** slot, void* value) override {
+    if (marking_) {
+      if (void* old = *slot) shade(old);
+      if (value != nullptr) shade(value);
+    }
+    *slot = value;
+  }
+  void weak_barrier(void*, void** slot, void* value) override {
+    // A weak slot written while marking may belong to an object that was
+    // already traced (or allocated black): remember it for termination.
+    if (marking_) weak_slots_.push_back(slot);
+    *slot = value;
+  }
+  void collect() override;
+  void fill_stats(HeapStats&) const override {}
+  const char* verify() override;
+  void shutdown() override {
+    if (marking_) stop_marking();
+  }
+
+  // The tracing core's entry: shades `address`'s object grey if it is a
+  // white live object of this heap (interior pointers count).
+  MOSS_INLINE void shade(const void* address) {
+    std::uint32_t i = 0;
+    Span* s = heap_.cache().locate(address, i);
+    if (s != nullptr && s->try_mark(i)) {
+      std::size_t bytes = s->slot_size - kHeaderSize;
+      marked_bytes_ += bytes;
+      ++marked_objects_;
+      if (!s->noscan) grey_.push_back({s->payload(i), bytes});
+    }
+  }
+  void shade_exact(const void* address) {
+    std::uint32_t i = 0;
+    Span* s = heap_.cache().locate(address, i);
+    if (s != nullptr && s->payload(i) == address && s->try_mark(i)) {
+      std::size_t bytes = s->slot_size - kHeaderSize;
+      marked_bytes_ += bytes;
+      ++marked_objects_;
+      if (!s->noscan) grey_.push_back({s->payload(i), bytes});
+    }
+  }
+
+ private:
+  class MarkVisitor final : public Visitor {
+   public:
+    explicit MarkVisitor(MarkSweep& ms) : ms_(ms) {}
+    void visit_conservative(const void* begin, const void* end) override {
+      for_each_word(begin, end, [this](const void* w) { ms_.shade(w); });
+    }
+
+   protected:
+    void visit_pointer(const void* object) override {
+      if (object != nullptr) ms_.shade(object);
+    }
+    void visit_candidate(const void* maybe) override { ms_.shade_exact(maybe); }
+    void visit_weak(void* const* slot) override { ms_.weak_slots_.push_back(const_cast<void**>(slot)); }
+
+   private:
+    MarkSweep& ms_;
+  };
+
+  void set_goal(std::uint64_t live);
+  void start_marking();
+  void scan_roots();
+  // Traces grey objects until `budget` bytes were scanned or none is left;
+  // returns true when the mark stack is empty.
+  bool drain(std::size_t budget);
+  void finish_marking();
+  void stop_marking();
+  void check_no_black_to_white();
+
+  MarkVisitor visitor_;
+  std::vector<Grey> grey_;
+  std::vector<void**> weak_slots_;
+  bool marking_ = false;
+  bool verify_each_cycle_ = false;
+  std::uint64_t marked_bytes_ = 0;
+  std::uint64_t marked_objects_ = 0;
+  std::uint64_t goal_ = 0;     // heap_live at which marking must be done
+  std::uint64_t trigger_ = 0;  // heap_live at which marking starts
+  std::uint64_t base_live_ = 0;
+  double assist_ratio_ = 0;    // scan bytes owed per byte allocated
+  double debt_ = 0;
+  std::uint64_t allocated_seen_ = 0;
+};
+
+void MarkSweep::set_goal(std::uint64_t live) {
+  const HeapOptions& o = heap_.options();
+  base_live_ = live;
+  if (o.gc_percent < 0) {
+    goal_ = trigger_ = std::numeric_limits<std::uint64_t>::max();
+    return;
+  }
+  double growth = 1.0 + o.gc_percent / 100.0;
+  goal_ = std::max<std::uint64_t>(o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth));
+  std::uint64_t runway = goal_ - std::min(goal_, live);
+  trigger_ = o.incremental ? live + runway / 2 : goal_;
+  // Expect to scan about as much as was live last time; spread it over
+  // the allocation between trigger and goal.
+  std::uint64_t window = std::max<std::uint64_t>(goal_ - trigger_, 1u << 20);
+  assist_ratio_ = std::max(0.5, static_cast<double>(std::max<std::uint64_t>(live, 1u << 20)) / window);
+}
+
+void MarkSweep::allocation_slow_path(std::size_t) {
+  SpanCache& cache = heap_.cache();
+  std::uint64_t heap_live = base_live_ + cache.bytes_since_mark();
+  if (!marking_) {
+    if (!cache.sweep_done()) cache.sweep_some(4);
+    if (heap_live >= trigger_) {
+      if (!heap_.options().incremental) {
+        collect();
+        heap_.run_finalizers();
+        return;
+      }
+      start_marking();
+    }
+    return;
+  }
+  std::uint64_t allocated = cache.allocated_bytes();
+  debt_ += static_cast<double>(allocated - allocated_seen_) * assist_ratio_;
+  allocated_seen_ = allocated;
+  if (heap_live >= goal_) {
+    // Out of runway: finish now rather than let the heap outgrow its goal.
+    finish_marking();
+    return;
+  }
+  std::size_t slice = heap_.options().mark_slice_bytes;
+  if (debt_ >= static_cast<double>(slice)) {
+    bool done;
+    {
+      Pause pause(heap_.pauses(), &heap_.mark_us);
+      done = drain(slice);
+    }
+    debt_ -= static_cast<double>(slice);
+    if (done) finish_marking();
+  }
+}
+
+void MarkSweep::start_marking() {
+  SpanCache& cache = heap_.cache();
+  if (!cache.sweep_done()) {
+    Pause pause(heap_.pauses(), &heap_.sweep_us);
+    cache.finish_sweep();
+  }
+  Pause pause(heap_.pauses(), &heap_.root_scan_us);
+  marking_ = true;
+  barrier_users.fetch_add(1, std::memory_order_relaxed);
+  cache.set_allocate_black(true);
+  marked_bytes_ = marked_objects_ = 0;
+  debt_ = 0;
+  allocated_seen_ = cache.allocated_bytes();
+  weak_slots_.clear();
+  scan_roots();
+}
+
+void MarkSweep::scan_roots() {
+  visit_stacks(heap_, visitor_);
+  visit_handles(heap_, visitor_);
+}
+
+bool MarkSweep::drain(std::size_t budget) {
+  std::size_t work = 0;
+  while (!grey_.empty()) {
+    if (work >= budget) return false;
+    Grey g = grey_.back();
+    grey_.pop_back();
+    const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
+    if (ti.trace != nullptr) ti.trace(g.object, visitor_);
+    work += g.bytes + 16;
+  }
+  return true;
+}
+
+void MarkSweep::stop_marking() {
+  marking_ = false;
+  heap_.cache().set_allocate_black(false);
+  barrier_users.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void MarkSweep::finish_marking() {
+  double start = now_us();
+  {
+    Pause pause(heap_.pauses(), &heap_.mark_us);
+    scan_roots();
+    drain(std::numeric_limits<std::size_t>::max());
+    if (verify_each_cycle_) check_no_black_to_white();
+    for (void** slot : weak_slots_) {
+      if (*slot != nullptr && heap_.cache().find_object(*slot) != nullptr) {
+        std::uint32_t i = 0;
+        Span* s = heap_.cache().locate(*slot, i);
+        if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
+      }
+    }
+    weak_slots_.clear();
+    stop_marking();
+    heap_.cache().start_sweep();
+    heap_.cache().reset_bytes_since_mark();
+    heap_.live_bytes = marked_bytes_;
+    heap_.live_objects = marked_objects_;
+    ++heap_.collections;
+    set_goal(marked_bytes_);
+  }
+  heap_.trace_line("mark termination", now_us() - start);
+}
+
+void MarkSweep::collect() {
+  double start = now_us();
+  {
+    Pause pause(heap_.pauses());
+    SpanCache& cache = heap_.cache();
+    if (!marking_) {
+      if (!cache.sweep_done()) {
+        PhaseTimer t(heap_.sweep_us);
+        cache.finish_sweep();
+      }
+      PhaseTimer t(heap_.root_scan_us);
+      marking_ = true;
+      barrier_users.fetch_add(1, std::memory_order_relaxed);
+      cache.set_allocate_black(true);
+      marked_bytes_ = marked_objects_ = 0;
+      weak_slots_.clear();
+      scan_roots();
+    }
+    {
+      PhaseTimer t(heap_.mark_us);
+      scan_roots();
+      drain(std::numeric_limits<std::size_t>::max());
+      if (verify_each_cycle_) check_no_black_to_white();
+      for (void** slot : weak_slots_) {
+        std::uint32_t i = 0;
+        Span* s = *slot != nullptr ? cache.locate(*slot, i) : nullptr;
+        if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
+      }
+      weak_slots_.clear();
+      stop_marking();
+    }
+    {
+      PhaseTimer t(heap_.sweep_us);
+      cache.start_sweep();
+      cache.finish_sweep();
+    }
+    cache.reset_bytes_since_mark();
+    heap_.live_bytes = marked_bytes_;
+    heap_.live_objects = marked_objects_;
+    ++heap_.collections;
+    set_goal(marked_bytes_);
+  }
+  heap_.trace_line("full collection", now_us() - start);
+  if (verify_each_cycle_) {
+    if (const char* p = heap_.cache().verify()) {
+      std::fprintf(stderr, "moss: MOSS_VERIFY: %s\n", p);
+      std::abort();
+    }
+  }
+}
+
+// Every marked object's references lead to marked objects.
+void MarkSweep::check_no_black_to_white() {
+  class Checker final : public Visitor {
+   public:
+    explicit Checker(SpanCache& c) : cache_(c) {}
+    const char* problem = nullptr;
+    void visit_conservative(const void*, const void*) override {}
+
+   protected:
+    void visit_pointer(const void* object) override {
+      if (object == nullptr) return;
+      std::uint32_t i = 0;
+      Span* s = cache_.locate(object, i);
+      if (s != nullptr && !s->is_marked(i)) problem = "a marked object refers to an unmarked one after marking";
+    }
+    void visit_candidate(const void* maybe) override {
+      std::uint32_t i = 0;
+      Span* s = cache_.locate(maybe, i);
+      if (s != nullptr && s->payload(i) == maybe && !s->is_marked(i))
+        problem = "a marked object refers to an unmarked one after marking";
+    }
+    void visit_weak(void* const*) override {}
+
+   private:
+    SpanCache& cache_;
+  } checker(heap_.cache());
+  heap_.cache().for_each_span([&checker](const Span& s) {
+    if (s.noscan) return;
+    for (std::uint32_t i = 0; i < s.slots; ++i) {
+      if (!s.is_marked(i)) continue;
+      void* p = s.payload(i);
+      const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
+      if (ti.trace != nullptr) ti.trace(p, checker);
+    }
+  });
+  if (checker.problem != nullptr) {
+    std::fprintf(stderr, "moss: MOSS_VERIFY: %s\n", checker.problem);
+    std::abort();
+  }
+}
+
+const char* MarkSweep::verify() {
+  if (marking_) return nullptr;
+  // Every allocated object's header names a registered type, and every
+  // reference it holds leads to a live object of this heap.
+  class Checker final : public Visitor {
+   public:
+    explicit Checker(SpanCache& c) : cache_(c) {}
+    const char* problem = nullptr;
+    void visit_conservative(const void*, const void*) override {}
+
+   protected:
+    void visit_pointer(const void* object) override {
+      if (object != nullptr && cache_.find_object(object) != object)
+        problem = "an object refers to something that is not a live object of this heap";
+    }
+    void visit_candidate(const void*) override {}
+    void visit_weak(void* const* slot) override {
+      if (*slot != nullptr && cache_.find_object(*slot) != *slot)
+        problem = "a weak reference points to something that is not a live object";
+    }
+
+   private:
+    SpanCache& cache_;
+  } checker(heap_.cache());
+  const char* problem = nullptr;
+  heap_.cache().finish_sweep();
+  heap_.cache().for_each_span([&](const Span& s) {
+    for (std::uint32_t i = 0; i < s.slots && problem == nullptr; ++i) {
+      if (!s.is_allocated(i)) continue;
+      void* p = s.payload(i);
+      TypeIndex t = header_of(p)->type;
+      if (!TypeRegistry::valid(t)) {
+        problem = "an allocated object's header holds no registered type";
+        return;
+      }
+      if ((header_of(p)->gc_state & kFinalizedBit) != 0) continue;  // its references may be gone
+      const TypeInfo& ti = TypeRegistry::get(t);
+      if (ti.trace != nullptr) ti.trace(p, checker);
+      if (checker.problem != nullptr) problem = checker.problem;
+    }
+  });
+  return problem;
+}
+
+}  // namespace
+
+std::unique_ptr<CollectorBase> make_mark_sweep(HeapImpl& heap) { return std::make_unique<MarkSweep>(heap); }
+
+}  // namespace moss::detail

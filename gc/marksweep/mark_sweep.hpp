@@ -1,0 +1,44 @@
+// gc/marksweep/mark_sweep.hpp — the incremental tri-color mark-sweep collector.
+//
+// The collection cycle (the story, told once):
+//  0. Sweeping of the previous cycle finishes first: proportionally, a few
+//     spans per allocation slow path, and whatever is left when a cycle must
+//     start.
+//  1. Mark start (a pause): barrier on, allocation black, the roots (stacks
+//     conservatively, Root handles, callbacks, ranges) shaded grey.
+//  2. Marking (slices, each a pause): grey objects are popped from the mark
+//     stack and traced, their white targets shaded grey. Slices are paid for
+//     by allocation: every byte allocated while marking adds `assist_ratio`
+//     bytes of scan debt, and a slice runs when the debt reaches
+//     HeapOptions::mark_slice_bytes. Meanwhile the barrier shades the old and
+//     the new target of every store (a hybrid Yuasa/Dijkstra barrier), so no
+//     object reachable at mark start or stored since can be missed.
+//  3. Mark termination (a pause): the stacks and handles are scanned again
+//     (stacks have no barrier), the mark stack drained, weak slots whose
+//     targets stayed white cleared, and sweeping started (every span becomes
+//     unswept: its mark bits are its live set).
+//  4. Lazy sweeping (runtime/span_cache.hpp): unmarked objects are freed as
+//     allocation reaches their spans; dead objects with finalizers are
+//     queued and finalized at the next safe point.
+//
+// Tri-color invariant: white = mark bit clear; grey = mark bit set and on
+// the mark stack; black = mark bit set and traced (or allocated while
+// marking, whose references arrive through the barrier). At termination no
+// black object refers to a white one (MOSS_VERIFY=1 checks it).
+//
+// Pacing: after a cycle with `live` bytes marked, the goal is
+// max(min_heap_bytes, live * (1 + gc_percent / 100)); an incremental cycle
+// starts at live + 1/2 of the runway to the goal so it can finish by the
+// goal; if the heap reaches the goal while still marking, marking finishes
+// at once.
+#pragma once
+
+#include <memory>
+
+#include "gc/collector.hpp"
+
+namespace moss::detail {
+
+std::unique_ptr<CollectorBase> make_mark_sweep(HeapImpl& heap);
+
+}  // namespace moss::detail

@@ -1,0 +1,90 @@
+// moss/allocation.hpp — allocating C++ objects on a moss heap.
+//
+//     Pair* p = moss::make<Pair>(heap, args...);
+//     Str*  s = moss::make_trailing<Str>(heap, n_bytes, args...);
+//
+// `T` is traced through `void trace(moss::Visitor&) const` if it declares
+// one; a type without it holds no references (a leaf) and lives in spans the
+// marker skips. A non-trivial destructor is T's finalizer: it runs once after
+// the object is found dead, before its memory is reused, and must not touch
+// other managed objects (they may be gone already). A type may declare
+// `static constexpr bool moss_acyclic = true;` to promise it can never be
+// part of a reference cycle (refcount then never buffers it).
+//
+// Objects are 16-byte aligned; over-aligned types are rejected at compile
+// time. If T's constructor throws, the memory is reclaimed and the exception
+// passes through.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "moss/heap.hpp"
+#include "moss/visitor.hpp"
+
+namespace moss {
+
+template <class T>
+concept Traceable = requires(const T& t, Visitor& v) { t.trace(v); };
+
+namespace detail {
+template <class T>
+constexpr bool declared_acyclic() {
+  if constexpr (requires { T::moss_acyclic; }) {
+    return T::moss_acyclic;
+  } else {
+    return false;
+  }
+}
+
+template <class T>
+TypeInfo type_info_for() {
+  TypeInfo info;
+  info.name = typeid(T).name();
+  if constexpr (Traceable<T>) {
+    info.trace = [](const void* object, Visitor& v) { static_cast<const T*>(object)->trace(v); };
+  } else {
+    info.flags |= type_leaf | type_acyclic;
+  }
+  if constexpr (!std::is_trivially_destructible_v<T>) {
+    info.finalize = [](void* object) { static_cast<T*>(object)->~T(); };
+    info.flags |= type_finalizable;
+  }
+  if constexpr (declared_acyclic<T>()) info.flags |= type_acyclic;
+  return info;
+}
+}  // namespace detail
+
+// The process-wide type index of T, registered on first use.
+template <class T>
+TypeIndex type_index() {
+  static const TypeIndex index = Heap::register_type(detail::type_info_for<T>());
+  return index;
+}
+
+// Allocates a T with `extra` bytes of trailing storage after it.
+template <class T, class... Args>
+T* make_trailing(Heap& heap, std::size_t extra, Args&&... args) {
+  static_assert(alignof(T) <= 16, "moss objects are 16-byte aligned");
+  void* memory = heap.allocate(type_index<T>(), sizeof(T) + extra);
+  if constexpr (std::is_nothrow_constructible_v<T, Args&&...>) {
+    return ::new (memory) T(std::forward<Args>(args)...);
+  } else {
+    try {
+      return ::new (memory) T(std::forward<Args>(args)...);
+    } catch (...) {
+      heap.free_unconstructed(memory);
+      throw;
+    }
+  }
+}
+
+template <class T, class... Args>
+T* make(Heap& heap, Args&&... args) {
+  return make_trailing<T>(heap, 0, std::forward<Args>(args)...);
+}
+
+}  // namespace moss

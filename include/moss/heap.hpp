@@ -1,0 +1,191 @@
+// moss/heap.hpp — a managed heap and its options and statistics.
+//
+// A `moss::Heap` is one garbage-collected heap. Its collector is chosen when
+// it is created (`HeapOptions::collector`) and the rest of the API is the same
+// under both: mark-sweep (incremental, tri-color) or deferred reference
+// counting with cycle collection. Every heap draws its memory from one
+// process-wide page heap, so many heaps can live side by side on many threads.
+//
+// Rules an embedder must follow:
+//  - A heap belongs to the thread that created it. Only that thread (and the
+//    moss coroutines it runs) may allocate from it, store into its objects or
+//    collect it; that thread's stack is what the collectors scan.
+//  - References between managed objects are stored through the barrier:
+//    `moss::Member<T>` fields, or `Heap::write` for an embedder's own slots.
+//  - References held outside the managed heap and outside any stack (in
+//    globals, in malloc'd memory) must be `moss::Root`s or be reported by a
+//    root callback.
+//  - Raw pointers on the stack (and in registers) keep objects alive: stacks
+//    are scanned conservatively.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "moss/errors.hpp"
+#include "moss/visitor.hpp"
+
+namespace moss {
+
+namespace detail { class HeapImpl; }
+
+enum class Collector : std::uint8_t {
+  mark_sweep,  // incremental tri-color mark-sweep
+  refcount,    // deferred reference counting with cycle collection
+};
+
+// The collector named by the MOSS_GC environment variable ("ms" or "rc"),
+// or `fallback` when it is unset. Throws UsageError for any other value.
+Collector collector_from_env(Collector fallback = Collector::mark_sweep);
+
+// Printable name of a collector: "ms" or "rc".
+const char* collector_name(Collector c);
+
+struct HeapOptions {
+  Collector collector = Collector::mark_sweep;
+  // Pacing, like GOGC: the next cycle starts when the heap has grown to
+  // live * (1 + gc_percent / 100). Negative turns automatic collection off.
+  int gc_percent = 100;
+  // Hard cap on the bytes of spans the heap may hold; 0 means no cap. A
+  // request that would pass it forces a full collection first and throws
+  // moss::OutOfMemory if that does not make room.
+  std::size_t heap_limit = 0;
+  // The smallest heap size at which automatic collection starts.
+  std::size_t min_heap_bytes = 4u << 20;
+  // Mark-sweep: mark incrementally (true) or stop the world for each whole
+  // cycle (false).
+  bool incremental = true;
+  // Mark-sweep: the work of one incremental mark slice, in bytes scanned.
+  std::size_t mark_slice_bytes = 256u << 10;
+  // Background helper threads for sweeping and marking (0: none). Results
+  // are identical with or without them.
+  unsigned helper_threads = 0;
+  // Collect every N allocations (0: off). MOSS_GC_STRESS=N sets it too.
+  std::uint64_t stress_every = 0;
+  // Print one line per collection to stderr. MOSS_GCTRACE=1 sets it too.
+  bool trace = false;
+};
+
+struct HeapStats {
+  Collector collector = Collector::mark_sweep;
+  // Totals since the heap was created.
+  std::uint64_t allocated_bytes = 0;    // bytes handed out (object sizes)
+  std::uint64_t allocated_objects = 0;
+  std::uint64_t freed_bytes = 0;        // reclaimed by any route
+  std::uint64_t freed_objects = 0;
+  // As of the last collection (mark-sweep) or reconciliation (refcount).
+  std::uint64_t live_bytes = 0;
+  std::uint64_t live_objects = 0;
+  // Now.
+  std::uint64_t heap_bytes = 0;         // bytes of spans the heap holds
+  std::uint64_t resident_bytes = 0;     // process-wide: pages the page heap holds committed
+  std::uint64_t os_resident_bytes = 0;  // process RSS as the OS reports it
+  // Collections and pauses (every stop of the mutator for collector work).
+  std::uint64_t collections = 0;        // completed cycles or reconciliations
+  std::uint64_t pauses = 0;
+  double pause_p50_us = 0, pause_p99_us = 0, pause_max_us = 0, pause_total_us = 0;
+  // Per-phase times, summed over all cycles, in microseconds.
+  double root_scan_us = 0, mark_us = 0, sweep_us = 0, finalize_us = 0;
+  std::uint64_t finalizers_run = 0;
+  // Reference counting.
+  std::uint64_t rc_increments = 0, rc_decrements = 0;
+  std::uint64_t rc_freed_promptly = 0;  // freed by reconciliation
+  std::uint64_t rc_freed_by_cycles = 0; // freed by the cycle collector
+  std::uint64_t cycle_collections = 0;
+  // Escape-aware allocation.
+  std::uint64_t local_objects = 0;      // allocated into a LocalScope
+  std::uint64_t local_reclaimed = 0;    // reclaimed at scope exit
+  std::uint64_t local_escaped = 0;      // became heap objects
+  // Coroutine stacks.
+  std::uint64_t stack_growths = 0;
+};
+
+// Identifies a registered type. Indices are process-wide and stable.
+using TypeIndex = std::uint32_t;
+
+enum TypeFlags : std::uint32_t {
+  type_leaf = 1u << 0,         // holds no references: never traced
+  type_acyclic = 1u << 1,      // can never be part of a cycle
+  type_finalizable = 1u << 2,  // has a finalizer
+};
+
+struct TypeInfo {
+  const char* name = "object";
+  // Reports the object's references; null for leaf types.
+  void (*trace)(const void* object, Visitor& visitor) = nullptr;
+  // Runs once after the object is found dead, before its memory is reused.
+  // It must not touch other managed objects (they may already be gone).
+  void (*finalize)(void* object) = nullptr;
+  std::uint32_t flags = 0;
+};
+
+// A root callback: reports references the embedder holds elsewhere (an
+// interpreter's value stack, say) by calling the visitor on each.
+using RootCallback = void (*)(Visitor& visitor, void* context);
+
+class Heap {
+ public:
+  explicit Heap(const HeapOptions& options = {});
+  ~Heap();
+  Heap(const Heap&) = delete;
+  Heap& operator=(const Heap&) = delete;
+
+  Collector collector() const;
+
+  // Registers a type for `allocate`. Process-wide; thread-safe.
+  static TypeIndex register_type(const TypeInfo& info);
+  static const TypeInfo& type_info(TypeIndex type);
+
+  // Allocates `bytes` of zeroed payload, 16-byte aligned, for an object of
+  // `type`. May run collector work first. Throws OutOfMemory.
+  void* allocate(TypeIndex type, std::size_t bytes);
+
+  // Stores `value` into `*slot` of the managed object `holder`, through the
+  // barrier. `value` may be null, a word that is not a reference (a tagged
+  // integer), or the start of a managed object.
+  void write(void* holder, void** slot, void* value);
+
+  // Reclaims `object` now (it must be unreachable). Throws UsageError for
+  // anything that is not a live object start of this heap.
+  void free(void* object);
+  // Reclaims an object whose constructor threw: no finalizer runs.
+  void free_unconstructed(void* object);
+
+  // A full, non-incremental collection (or, under refcount, a
+  // reconciliation followed by a cycle collection).
+  void collect();
+
+  // Returns free pages held by the process-wide page heap to the OS now.
+  void release_memory();
+
+  HeapStats stats() const;
+
+  // The start of the live object of this heap containing `address` (an
+  // exact or interior pointer), or null if there is none.
+  void* find_object(const void* address) const;
+  // The payload size in bytes of a live object of this heap.
+  std::size_t object_size(const void* object) const;
+  // The type of a live object of this heap.
+  TypeIndex object_type(const void* object) const;
+
+  // Root callbacks and ranges. Returns a handle for removal.
+  std::uint64_t add_root_callback(RootCallback callback, void* context);
+  void remove_root_callback(std::uint64_t handle);
+  // A range of words the collectors scan conservatively.
+  std::uint64_t add_root_range(const void* begin, const void* end);
+  void remove_root_range(std::uint64_t handle);
+
+  // Checks every heap invariant it can; throws UsageError describing the
+  // first violation found.
+  void verify();
+
+  detail::HeapImpl& impl() { return *impl_; }
+  const detail::HeapImpl& impl() const { return *impl_; }
+
+ private:
+  detail::HeapImpl* impl_;
+};
+
+}  // namespace moss

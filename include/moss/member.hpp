@@ -1,0 +1,105 @@
+// moss/member.hpp — references from one managed object to another.
+//
+// A field of a managed object that refers to another managed object is a
+// `moss::Member<T>` (strong) or `moss::WeakMember<T>` (weak: cleared when
+// its target is reclaimed). Assigning one runs the barrier, the single entry
+// point through which the collectors learn of heap-to-heap stores:
+//  - mark-sweep, while marking: the old and new targets are shaded grey;
+//  - refcount: the new target's count goes up, the old one's down;
+//  - escape-aware allocation: a scope-local target stored into an object
+//    outside its scope escapes.
+// When no heap in the process needs it (no marking in progress, no refcount
+// heap, no local scope open) the barrier is one relaxed load and a branch.
+//
+// A Member that is not inside a managed object (on the stack, in a plain
+// struct) is an ordinary pointer; the barrier finds out which by address.
+// Members read like pointers: `->`, `*`, `get()`, and test as bool.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace moss {
+
+namespace detail {
+// Non-zero while any heap needs the barrier's slow path.
+extern std::atomic<std::uint32_t> barrier_users;
+
+// The barrier's slow path: stores `value` into the strong slot `slot`.
+void write_barrier_slow(void** slot, void* value);
+// The same for a weak slot.
+void weak_barrier_slow(void** slot, void* value);
+
+inline void write_reference(void** slot, void* value) {
+  if (barrier_users.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    write_barrier_slow(slot, value);
+  } else {
+    *slot = value;
+  }
+}
+inline void write_weak_reference(void** slot, void* value) {
+  if (barrier_users.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+    weak_barrier_slow(slot, value);
+  } else {
+    *slot = value;
+  }
+}
+}  // namespace detail
+
+template <class T>
+class Member {
+ public:
+  Member() = default;
+  Member(std::nullptr_t) {}
+  Member(T* value) { detail::write_reference(raw_slot(), value); }
+  Member(const Member& other) { detail::write_reference(raw_slot(), other.get()); }
+  Member& operator=(const Member& other) { return *this = other.get(); }
+  Member& operator=(T* value) {
+    detail::write_reference(raw_slot(), const_cast<void*>(static_cast<const void*>(value)));
+    return *this;
+  }
+  Member& operator=(std::nullptr_t) { return *this = static_cast<T*>(nullptr); }
+
+  T* get() const { return ptr_; }
+  T* operator->() const { return ptr_; }
+  T& operator*() const { return *ptr_; }
+  operator T*() const { return ptr_; }
+  explicit operator bool() const { return ptr_ != nullptr; }
+
+  // The address of the stored pointer, for the collectors.
+  void* const* slot() const { return reinterpret_cast<void* const*>(&ptr_); }
+
+ private:
+  void** raw_slot() { return reinterpret_cast<void**>(&ptr_); }
+  T* ptr_ = nullptr;
+};
+
+template <class T>
+class WeakMember {
+ public:
+  WeakMember() = default;
+  WeakMember(std::nullptr_t) {}
+  WeakMember(T* value) { detail::write_weak_reference(raw_slot(), value); }
+  WeakMember(const WeakMember& other) { detail::write_weak_reference(raw_slot(), other.get()); }
+  WeakMember& operator=(const WeakMember& other) { return *this = other.get(); }
+  WeakMember& operator=(T* value) {
+    detail::write_weak_reference(raw_slot(), const_cast<void*>(static_cast<const void*>(value)));
+    return *this;
+  }
+  WeakMember& operator=(std::nullptr_t) { return *this = static_cast<T*>(nullptr); }
+
+  T* get() const { return ptr_; }
+  T* operator->() const { return ptr_; }
+  T& operator*() const { return *ptr_; }
+  operator T*() const { return ptr_; }
+  explicit operator bool() const { return ptr_ != nullptr; }
+
+  void* const* slot() const { return reinterpret_cast<void* const*>(&ptr_); }
+
+ private:
+  void** raw_slot() { return reinterpret_cast<void**>(&ptr_); }
+  T* ptr_ = nullptr;
+};
+
+}  // namespace moss

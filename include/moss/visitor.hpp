@@ -1,0 +1,58 @@
+// moss/visitor.hpp — how a managed type reports the references it holds.
+//
+// A type allocated with `moss::make<T>` that holds references to other
+// managed objects declares
+//
+//     void trace(moss::Visitor& v) const { v.visit(field_a); v.visit(field_b); }
+//
+// and visits every `Member`, `WeakMember` and raw managed pointer it holds,
+// exactly once per call. A collector calls `trace` whenever it needs the
+// object's outgoing edges (marking, cycle collection, freeing, verification),
+// so `trace` must not allocate, must not change the object, and must report
+// the same edges each time it is called on an unchanged object. A type
+// without `trace` is a leaf: it holds no references, and its objects live in
+// spans the marker never scans.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace moss {
+
+template <class T> class Member;
+template <class T> class WeakMember;
+
+class Visitor {
+ public:
+  virtual ~Visitor() = default;
+
+  // A strong reference. Null is allowed.
+  template <class T>
+  void visit(const Member<T>& m) { visit_pointer(m.get()); }
+
+  // A weak reference: does not keep its target alive, and is cleared when
+  // the target is reclaimed.
+  template <class T>
+  void visit(const WeakMember<T>& m) { visit_weak(m.slot()); }
+
+  // A raw pointer to the start of a managed object (or null).
+  void visit(const void* object) { visit_pointer(object); }
+
+  // A word that may or may not be a reference (a tagged value): it counts
+  // only if it is the address of a live object's start in this heap.
+  void visit_word(std::uintptr_t word) { visit_candidate(reinterpret_cast<const void*>(word)); }
+
+  // A range of words scanned conservatively: every word that points into a
+  // live object (anywhere inside it) counts as a reference to it.
+  virtual void visit_conservative(const void* begin, const void* end) = 0;
+
+ protected:
+  // The target is an object start of this heap, or null.
+  virtual void visit_pointer(const void* object) = 0;
+  // The target may be anything; only exact object starts count.
+  virtual void visit_candidate(const void* maybe_object) = 0;
+  // The slot of a WeakMember.
+  virtual void visit_weak(void* const* slot) = 0;
+};
+
+}  // namespace moss

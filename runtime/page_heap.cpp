@@ -1,0 +1,227 @@
+// runtime/page_heap.cpp — arenas, the free-span index, coalescing and the
+// scavenger (see page_heap.hpp for the policies).
+#include "runtime/page_heap.hpp"
+
+#include <algorithm>
+#include <new>
+
+#include "runtime/os.hpp"
+
+namespace moss::detail {
+
+namespace {
+constexpr std::size_t kRecordChunkBytes = 1u << 20;
+}
+
+PageHeap& PageHeap::instance() {
+  // Never destroyed: heaps may outlive static destructors' order.
+  static PageHeap* heap = new PageHeap();
+  return *heap;
+}
+
+Span* PageHeap::new_record() {
+  if (unused_records_ == nullptr) {
+    void* chunk = os_reserve(kRecordChunkBytes, kPageSize);
+    if (chunk == nullptr) return nullptr;
+    auto* records = static_cast<Span*>(chunk);
+    std::size_t n = kRecordChunkBytes / sizeof(Span);
+    for (std::size_t i = 0; i < n; ++i) {
+      Span* s = new (&records[i]) Span();
+      s->next_unused = unused_records_;
+      unused_records_ = s;
+    }
+  }
+  Span* s = unused_records_;
+  unused_records_ = s->next_unused;
+  s->next_unused = nullptr;
+  return s;
+}
+
+void PageHeap::delete_record(Span* span) {
+  MOSS_ASSERT(!span->free_index_hook.is_linked() && !span->age_hook.is_linked());
+  span->start = nullptr;
+  span->pages = 0;
+  span->state = SpanState::free;
+  span->owner.store(nullptr, std::memory_order_relaxed);
+  span->next_unused = unused_records_;
+  unused_records_ = span;
+}
+
+Span* PageHeap::free_span_at(const void* page) const {
+  Span* s = pagemap_.lookup(page);
+  if (s == nullptr || s->state != SpanState::free) return nullptr;
+  const char* p = static_cast<const char*>(page);
+  if (p < s->start || p >= s->end()) return nullptr;
+  return s;
+}
+
+void PageHeap::insert_free(Span* span) {
+  span->state = SpanState::free;
+  free_index_.insert(*span);
+  age_list_.push_back(*span);
+  pagemap_.set(span->start, 1, span);
+  pagemap_.set(span->end() - kPageSize, 1, span);
+  free_pages_ += span->pages;
+  free_resident_pages_ += span->resident_pages;
+}
+
+void PageHeap::remove_free(Span* span) {
+  free_index_.erase(free_index_.iterator_to(*span));
+  age_list_.erase(age_list_.iterator_to(*span));
+  free_pages_ -= span->pages;
+  free_resident_pages_ -= span->resident_pages;
+}
+
+bool PageHeap::grow(std::size_t pages) {
+  std::size_t bytes = (pages * kPageSize + kArenaSize - 1) & ~(kArenaSize - 1);
+  void* region = os_reserve(bytes, kArenaSize);
+  if (region == nullptr) return false;
+  if (!pagemap_.ensure(region, bytes)) {
+    os_unmap(region, bytes);
+    return false;
+  }
+  Span* span = new_record();
+  if (span == nullptr) {
+    os_unmap(region, bytes);
+    return false;
+  }
+  reserved_bytes_ += bytes;
+  span->start = static_cast<char*>(region);
+  span->pages = bytes / kPageSize;
+  span->dirty = false;
+  span->resident_pages = 0;
+  // A new region may abut an old one: coalesce like any freed span.
+  if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
+    remove_free(left);
+    span->start = left->start;
+    span->pages += left->pages;
+    span->dirty = left->dirty;
+    span->resident_pages = left->resident_pages;
+    delete_record(left);
+  }
+  insert_free(span);
+  return true;
+}
+
+Span* PageHeap::allocate(std::size_t pages) {
+  MOSS_ASSERT(pages > 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = free_index_.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
+  if (it == free_index_.end()) {
+    if (!grow(pages)) return nullptr;
+    it = free_index_.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
+    MOSS_ASSERT(it != free_index_.end());
+  }
+  Span* span = &*it;
+  if (span->pages > pages) {
+    Span* rest = new_record();
+    if (rest == nullptr) return nullptr;
+    rest->start = span->start + pages * kPageSize;
+    rest->pages = span->pages - pages;
+    rest->dirty = span->dirty;
+    rest->resident_pages = span->resident_pages > pages ? span->resident_pages - pages : 0;
+    // The remainder keeps the original's place in the age list.
+    auto pos = std::next(age_list_.iterator_to(*span));
+    remove_free(span);
+    span->resident_pages -= rest->resident_pages;
+    span->pages = pages;
+    rest->state = SpanState::free;
+    free_index_.insert(*rest);
+    age_list_.insert(pos, *rest);
+    pagemap_.set(rest->start, 1, rest);
+    pagemap_.set(rest->end() - kPageSize, 1, rest);
+    free_pages_ += rest->pages;
+    free_resident_pages_ += rest->resident_pages;
+  } else {
+    remove_free(span);
+  }
+  span->state = SpanState::small;
+  span->resident_pages = 0;
+  in_use_pages_ += pages;
+  pagemap_.set(span->start, pages, span);
+  return span;
+}
+
+void PageHeap::free(Span* span) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  MOSS_ASSERT(span->state != SpanState::free);
+  in_use_pages_ -= span->pages;
+  span->owner.store(nullptr, std::memory_order_release);
+  span->state = SpanState::free;
+  span->dirty = true;
+  span->resident_pages = span->pages;
+  MOSS_ASSERT(!span->list_hook.is_linked());
+  if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
+    remove_free(left);
+    span->start = left->start;
+    span->pages += left->pages;
+    span->resident_pages += left->resident_pages;
+    delete_record(left);
+  }
+  if (Span* right = free_span_at(span->end()); right != nullptr && right->start == span->end()) {
+    remove_free(right);
+    span->pages += right->pages;
+    span->resident_pages += right->resident_pages;
+    delete_record(right);
+  }
+  insert_free(span);
+  scavenge_locked();
+}
+
+void PageHeap::release_span(Span* span) {
+  if (span->resident_pages == 0) return;
+  os_release(span->start, span->bytes());
+  released_bytes_ += span->resident_pages * kPageSize;
+  free_resident_pages_ -= span->resident_pages;
+  span->resident_pages = 0;
+  span->dirty = false;
+}
+
+void PageHeap::scavenge_locked() {
+  std::size_t limit = std::max(kMinRetainBytes, in_use_pages_ * kPageSize / 10) / kPageSize;
+  if (free_resident_pages_ <= limit) return;
+  std::size_t target = limit * 3 / 4;
+  for (auto it = age_list_.begin(); it != age_list_.end() && free_resident_pages_ > target; ++it) {
+    release_span(&*it);
+  }
+}
+
+void PageHeap::release_all() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Span& s : age_list_) release_span(&s);
+}
+
+PageHeapStats PageHeap::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PageHeapStats s;
+  s.reserved_bytes = reserved_bytes_;
+  s.in_use_bytes = in_use_pages_ * kPageSize;
+  s.free_bytes = free_pages_ * kPageSize;
+  s.free_resident_bytes = free_resident_pages_ * kPageSize;
+  s.released_bytes = released_bytes_;
+  s.resident_bytes = s.in_use_bytes + s.free_resident_bytes;
+  s.free_spans = free_index_.size();
+  return s;
+}
+
+const char* PageHeap::verify() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t pages = 0, resident = 0;
+  if (free_index_.size() != age_list_.size()) return "free index and age list disagree in size";
+  for (const Span& s : free_index_) {
+    if (s.state != SpanState::free) return "a span in the free index is not free";
+    if (!s.age_hook.is_linked()) return "a free span is missing from the age list";
+    if (pagemap_.lookup(s.start) != &s) return "a free span's first page does not map to it";
+    if (pagemap_.lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
+    if (Span* left = free_span_at(s.start - kPageSize); left != nullptr && left->end() == s.start)
+      return "two free spans are neighbours (not coalesced)";
+    if (s.resident_pages > s.pages) return "a free span has more resident pages than pages";
+    pages += s.pages;
+    resident += s.resident_pages;
+  }
+  if (pages != free_pages_) return "free page count disagrees with the free spans";
+  if (resident != free_resident_pages_) return "free resident page count disagrees with the free spans";
+  return nullptr;
+}
+
+}  // namespace moss::detail

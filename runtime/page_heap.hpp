@@ -1,0 +1,105 @@
+// runtime/page_heap.hpp — the process-wide page heap.
+//
+// The substrate every moss heap draws on. It reserves 64 MiB-aligned arenas
+// from the OS, hands out spans (runs of 8 KiB pages) and takes them back,
+// coalescing free neighbours, and returns free pages to the OS (the
+// scavenger). Thread-safe: one mutex guards everything but pagemap reads.
+//
+// Free spans sit in two intrusive structures:
+//  - the free-span index, a set ordered by (pages, address): best fit in
+//    O(log n), ties going to the lowest address;
+//  - the age list, oldest-freed first: the scavenger releases from its head,
+//    so the pages freed most recently (the likeliest to be reused soon) stay
+//    resident.
+// Allocation carves from the low end of the best-fitting span; the rest
+// stays free. A free span coalesces with free neighbours on both sides.
+//
+// Retain policy: the page heap keeps free-but-resident pages up to
+// max(kMinRetainBytes, 10% of the bytes in use); past that the oldest
+// are released. `release_all()` (Heap::release_memory) releases every free
+// page now.
+//
+// Resident accounting: in-use pages count as resident; a free span counts
+// `resident_pages` (pages it held when freed, zero once released).
+#pragma once
+
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/set.hpp>
+#include <cstddef>
+#include <mutex>
+
+#include "runtime/pagemap.hpp"
+#include "runtime/span.hpp"
+
+namespace moss::detail {
+
+struct PageHeapStats {
+  std::size_t reserved_bytes = 0;      // address space reserved
+  std::size_t in_use_bytes = 0;        // pages of in-use spans
+  std::size_t free_bytes = 0;          // pages of free spans
+  std::size_t free_resident_bytes = 0; // free pages not yet returned to the OS
+  std::size_t released_bytes = 0;      // total ever returned to the OS
+  std::size_t resident_bytes = 0;      // in use + free resident
+  std::size_t free_spans = 0;
+};
+
+class PageHeap {
+ public:
+  static constexpr std::size_t kMinRetainBytes = 8u << 20;
+
+  static PageHeap& instance();
+
+  // A span of exactly `pages` pages in state `small` or `large` (the caller
+  // finishes initialising it). Null if the OS refuses address space.
+  // `dirty` is set when its pages may hold old data.
+  Span* allocate(std::size_t pages);
+  // Takes an in-use span back.
+  void free(Span* span);
+  // Returns every free page to the OS.
+  void release_all();
+
+  Span* lookup(const void* address) const { return pagemap_.lookup(address); }
+  PageHeapStats stats() const;
+
+  // Checks the free-span structures (for tests and Heap::verify): every free
+  // span is in the index and the age list, maps its first and last page to
+  // itself, has no free neighbour, and the totals agree. Returns a message
+  // naming the first problem, or null.
+  const char* verify() const;
+
+  // For fork(): lock before, unlock in both parent and child after.
+  void lock_for_fork() { mutex_.lock(); }
+  void unlock_after_fork() { mutex_.unlock(); }
+
+ private:
+  PageHeap() = default;
+
+  using FreeIndex = boost::intrusive::multiset<
+      Span, boost::intrusive::member_hook<Span, FreeIndexHook, &Span::free_index_hook>,
+      boost::intrusive::key_of_value<SpanFreeIndexKey>>;
+  using AgeList = boost::intrusive::list<
+      Span, boost::intrusive::member_hook<Span, ListHook, &Span::age_hook>,
+      boost::intrusive::constant_time_size<true>>;
+
+  Span* new_record();
+  void delete_record(Span* span);
+  bool grow(std::size_t pages);
+  void insert_free(Span* span);   // index, age list, pagemap ends
+  void remove_free(Span* span);
+  void release_span(Span* span);
+  void scavenge_locked();
+  Span* free_span_at(const void* page) const;
+
+  mutable std::mutex mutex_;
+  Pagemap pagemap_;
+  FreeIndex free_index_;
+  AgeList age_list_;
+  Span* unused_records_ = nullptr;
+  std::size_t reserved_bytes_ = 0;
+  std::size_t in_use_pages_ = 0;
+  std::size_t free_pages_ = 0;
+  std::size_t free_resident_pages_ = 0;
+  std::size_t released_bytes_ = 0;
+};
+
+}  // namespace moss::detail

@@ -1,0 +1,57 @@
+// runtime/pagemap.hpp — from any address to the span that owns its page.
+//
+// A two-level radix tree over the 48-bit address space. The root has one
+// entry per 64 MiB arena (2^22 entries, reserved MAP_NORESERVE so only the
+// touched part is ever resident); each arena has a leaf of 8192 Span
+// pointers, one per 8 KiB page. A lookup is two dependent loads and no
+// lock: entries are written under the page heap's lock with release stores
+// and read with acquire loads, and leaves are never freed.
+//
+// Pages of an in-use span all map to it (so interior pointers into large
+// objects resolve). Of a free span only the first and last pages are
+// guaranteed to map to it (enough for coalescing); other entries may be
+// stale and must be checked against the span's state and bounds.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/size_classes.hpp"
+
+namespace moss::detail {
+
+struct Span;
+
+inline constexpr std::size_t kArenaShift = 26;  // 64 MiB
+inline constexpr std::size_t kArenaSize = std::size_t{1} << kArenaShift;
+inline constexpr std::size_t kPagesPerArena = kArenaSize / kPageSize;
+inline constexpr std::size_t kAddressBits = 48;
+inline constexpr std::size_t kRootEntries = std::size_t{1} << (kAddressBits - kArenaShift);
+
+struct PagemapLeaf {
+  std::atomic<Span*> spans[kPagesPerArena];
+};
+
+class Pagemap {
+ public:
+  Pagemap();
+
+  Span* lookup(const void* address) const {
+    auto a = reinterpret_cast<std::uintptr_t>(address);
+    std::uintptr_t arena = a >> kArenaShift;
+    if (arena >= kRootEntries) return nullptr;
+    PagemapLeaf* leaf = root_[arena].load(std::memory_order_acquire);
+    if (leaf == nullptr) return nullptr;
+    return leaf->spans[(a >> kPageShift) & (kPagesPerArena - 1)].load(std::memory_order_acquire);
+  }
+
+  // Makes the leaves for [start, start + bytes) exist. Page heap lock held.
+  bool ensure(const void* start, std::size_t bytes);
+  // Maps pages [first, first + count) to span. Page heap lock held.
+  void set(const void* first_page, std::size_t count, Span* span);
+
+ private:
+  std::atomic<PagemapLeaf*>* root_;
+};
+
+}  // namespace moss::detail

@@ -1,0 +1,147 @@
+// runtime/size_classes.hpp — segregated size classes for small objects.
+//
+// Go's recipe, computed at compile time (no checked-in table to go stale):
+// a request is rounded up to a class ("slot") size; each class owns spans of
+// a fixed page count that hold a fixed number of slots. Slot sizes are
+// multiples of 16; a slot holds the 8-byte object header and the payload.
+// The first slot of a span starts 8 bytes into it, so every payload (header
+// + 8) is 16-byte aligned.
+//
+// Bounds, checked for every class by tests/test_size_classes.cpp:
+//  - rounding waste at most 1/8: a request just above the previous class
+//    wastes at most slot/8 of its slot (for classes of 128 bytes and up;
+//    below that, classes are every 16 bytes, the alignment, and so exact);
+//  - span tail waste at most 1/8 of the span.
+//
+// Lookup is two tables (16-byte steps up to 1 KiB, 128-byte steps above),
+// and the object index of an offset inside a span is a multiply and a
+// shift, not a divide.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace moss::detail {
+
+inline constexpr std::size_t kPageShift = 13;
+inline constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;  // 8 KiB
+inline constexpr std::size_t kHeaderSize = 8;
+inline constexpr std::size_t kSlotOffset = 8;  // first slot's offset in a span
+inline constexpr std::size_t kAlignment = 16;
+// The largest slot: four pages less the slot offset, rounded down to 16.
+inline constexpr std::size_t kMaxSmallSlot = (4 * kPageSize - kSlotOffset) & ~(kAlignment - 1);
+// The largest payload that is a small object; larger ones get a span each.
+inline constexpr std::size_t kMaxSmallPayload = kMaxSmallSlot - kHeaderSize;
+inline constexpr std::size_t kMaxSlotsPerSpan = 512;
+
+struct SizeClass {
+  std::uint32_t slot_size = 0;  // bytes per slot, header included
+  std::uint32_t pages = 0;      // pages per span
+  std::uint32_t slots = 0;      // slots per span
+  std::uint32_t magic = 0;      // index = (offset * magic) >> 32
+};
+
+namespace size_class_generation {
+
+constexpr std::size_t usable(std::size_t pages) { return pages * kPageSize - kSlotOffset; }
+
+// The fewest pages whose tail waste for `slot` is at most 1/8 of the span.
+constexpr std::size_t pages_for(std::size_t slot) {
+  std::size_t pages = 1;
+  while (usable(pages) < slot || usable(pages) % slot + kSlotOffset > pages * kPageSize / 8) ++pages;
+  return pages;
+}
+
+struct Table {
+  std::array<SizeClass, 96> classes{};
+  std::size_t count = 1;  // class 0 is unused (it means "large")
+};
+
+constexpr Table generate() {
+  Table t;
+  std::size_t align = 16;
+  auto add = [&t](std::size_t slot) {
+    std::size_t pages = pages_for(slot);
+    std::size_t slots = usable(pages) / slot;
+    SizeClass& last = t.classes[t.count - 1];
+    // A larger slot that fits as many per span in as many pages makes the
+    // smaller class useless, unless dropping it would break the rounding
+    // bound for the class before it.
+    if (t.count > 1 && last.pages == pages && last.slots == slots) {
+      std::size_t before = t.count > 2 ? t.classes[t.count - 2].slot_size : 0;
+      if ((slot - before - 1) * 8 <= slot) {
+        last.slot_size = static_cast<std::uint32_t>(slot);
+        return;
+      }
+    }
+    SizeClass c;
+    c.slot_size = static_cast<std::uint32_t>(slot);
+    c.pages = static_cast<std::uint32_t>(pages);
+    c.slots = static_cast<std::uint32_t>(slots);
+    t.classes[t.count++] = c;
+  };
+  std::size_t slot = 16;
+  for (; slot <= kMaxSmallSlot; slot += align) {
+    if ((slot & (slot - 1)) == 0) {  // power of two: widen the step
+      if (slot >= 2048) {
+        align = 256;
+      } else if (slot >= 128) {
+        align = slot / 8;
+      }
+    }
+    add(slot);
+  }
+  if (t.classes[t.count - 1].slot_size != kMaxSmallSlot) add(kMaxSmallSlot);
+  for (std::size_t i = 1; i < t.count; ++i) {
+    t.classes[i].magic = static_cast<std::uint32_t>(0xFFFFFFFFu / t.classes[i].slot_size + 1);
+  }
+  return t;
+}
+
+}  // namespace size_class_generation
+
+inline constexpr size_class_generation::Table kSizeClassTable = size_class_generation::generate();
+inline constexpr std::size_t kNumSizeClasses = kSizeClassTable.count;  // including unused class 0
+
+inline constexpr const SizeClass& size_class(std::size_t index) { return kSizeClassTable.classes[index]; }
+
+namespace size_class_generation {
+constexpr std::size_t first_class_at_least(std::size_t slot) {
+  for (std::size_t i = 1; i < kNumSizeClasses; ++i) {
+    if (kSizeClassTable.classes[i].slot_size >= slot) return i;
+  }
+  return 0;
+}
+constexpr std::array<std::uint8_t, 1024 / 16 + 1> make_small_lookup() {
+  std::array<std::uint8_t, 1024 / 16 + 1> a{};
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::uint8_t>(first_class_at_least(i * 16 == 0 ? 16 : i * 16));
+  return a;
+}
+constexpr std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> make_large_lookup() {
+  std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> a{};
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    std::size_t slot = 1024 + i * 128;
+    if (slot > kMaxSmallSlot) slot = kMaxSmallSlot;
+    a[i] = static_cast<std::uint8_t>(first_class_at_least(slot));
+  }
+  return a;
+}
+}  // namespace size_class_generation
+
+inline constexpr auto kSmallLookup = size_class_generation::make_small_lookup();
+inline constexpr auto kLargeLookup = size_class_generation::make_large_lookup();
+
+// The class for a payload of `bytes` (at most kMaxSmallPayload).
+inline std::size_t size_class_for_payload(std::size_t bytes) {
+  std::size_t slot = bytes + kHeaderSize;
+  if (slot <= 1024) return kSmallLookup[(slot + 15) >> 4];
+  return kLargeLookup[(slot - 1024 + 127) >> 7];
+}
+
+// The slot index of a byte offset from the span's first slot.
+inline std::uint32_t slot_index(std::size_t offset, std::uint32_t magic) {
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(offset) * magic) >> 32);
+}
+
+}  // namespace moss::detail

@@ -1,0 +1,65 @@
+// runtime/span.cpp — span bitmaps and the free cache (see span.hpp).
+#include "runtime/span.hpp"
+
+namespace moss::detail {
+
+namespace {
+// Bits of word w that name real slots.
+std::uint64_t valid_mask(std::uint32_t w, std::uint32_t slots) {
+  std::uint32_t first = w * 64;
+  if (first + 64 <= slots) return ~std::uint64_t{0};
+  std::uint32_t n = slots - first;
+  return (std::uint64_t{1} << n) - 1;
+}
+}  // namespace
+
+bool Span::refill_cache() {
+  MOSS_ASSERT(free_cache == 0);
+  std::uint32_t w = (free_index + 63) / 64;
+  // If free_index is inside a word, the rest of that word was in the cache
+  // and is used up; start at the next word boundary.
+  std::uint32_t words = (slots + 63) / 64;
+  for (; w < words; ++w) {
+    std::uint64_t free_bits = ~alloc_bits[w] & valid_mask(w, slots);
+    if (free_bits != 0) {
+      free_index = w * 64;
+      free_cache = free_bits;
+      return true;
+    }
+  }
+  free_index = slots;
+  return false;
+}
+
+void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count,
+                       bool pointer_free) {
+  state = kind;
+  size_class = cls;
+  slot_size = slot_bytes;
+  slots = slot_count;
+  magic = cls != 0 ? detail::size_class(cls).magic : 0;
+  noscan = pointer_free;
+  std::memset(bits_a, 0, sizeof bits_a);
+  std::memset(bits_b, 0, sizeof bits_b);
+  alloc_bits = bits_a;
+  mark_bits = bits_b;
+  alloc_count = 0;
+  free_index = 0;
+  free_cache = 0;
+  refill_cache();
+}
+
+void Span::release_slot(std::uint32_t i) {
+  std::uint64_t bit = std::uint64_t{1} << (i & 63);
+  MOSS_ASSERT(alloc_bits[i >> 6] & bit);
+  alloc_bits[i >> 6] &= ~bit;
+  mark_bits[i >> 6] &= ~bit;
+  --alloc_count;
+  needs_zero = true;
+  // The cached word covers slots [free_index, next word boundary).
+  if (i >= free_index && (i >> 6) == (free_index >> 6) && free_index < slots) {
+    free_cache |= std::uint64_t{1} << (i - free_index);
+  }
+}
+
+}  // namespace moss::detail

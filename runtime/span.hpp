@@ -1,0 +1,165 @@
+// runtime/span.hpp — a run of pages: free, a small-object span, or one large
+// object.
+//
+// A small-object span holds slots of one size class. Its side tables:
+//  - alloc bits: bit i set <=> slot i holds an allocated object (live, or dead
+//    but not yet swept);
+//  - mark bits: set by a collector's marker; sweeping makes them the new
+//    alloc bits and clears the other table (the two tables swap, Go style);
+//  - the free cache: the complement of the alloc-bit word holding
+//    `free_index`, shifted so bit 0 is slot `free_index`. Allocation takes its
+//    lowest set bit (count trailing zeros); an empty cache sends allocation
+//    to the slow path, which reloads it from the next word with a free slot.
+// Invariants: alloc_count == popcount(alloc bits); slots below free_index in
+// the current word are never handed out from the cache; bits past `slots`
+// are never set in the free cache.
+//
+// A large span holds one object in slot 0 and uses bit 0 of the tables.
+// Pointer-free ("noscan") objects live in spans of their own that the marker
+// never scans.
+//
+// Span records live outside the span's pages, in a pool owned by the page
+// heap, and are never unmapped, so a stale pagemap read is memory-safe.
+// Owners: the page heap (free spans), one heap's SpanCache (in-use spans).
+#pragma once
+
+#include <atomic>
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/set.hpp>
+#include <cstdint>
+#include <cstring>
+
+#include "runtime/assert.hpp"
+#include "runtime/size_classes.hpp"
+
+namespace moss::detail {
+
+class SpanCache;
+
+enum class SpanState : std::uint8_t { free, small, large };
+
+inline constexpr std::size_t kBitmapWords = kMaxSlotsPerSpan / 64;
+
+struct ObjectHeader {
+  std::uint32_t type;      // TypeIndex; kNoType for a slot that holds nothing
+  std::uint32_t gc_state;  // collector-owned: flags, and the count under refcount
+};
+static_assert(sizeof(ObjectHeader) == kHeaderSize);
+
+// gc_state bits shared by every collector. The low 30 bits are the
+// collector's own (the count and colours under refcount).
+inline constexpr std::uint32_t kFinalizedBit = 1u << 31;  // finalizer has run
+inline constexpr std::uint32_t kLocalBit = 1u << 30;      // lives in a LocalScope
+inline constexpr std::uint32_t kCollectorBits = kLocalBit - 1;
+
+inline ObjectHeader* header_of(void* payload) {
+  return reinterpret_cast<ObjectHeader*>(static_cast<char*>(payload) - kHeaderSize);
+}
+inline const ObjectHeader* header_of(const void* payload) {
+  return reinterpret_cast<const ObjectHeader*>(static_cast<const char*>(payload) - kHeaderSize);
+}
+
+using FreeIndexHook = boost::intrusive::set_member_hook<>;
+using ListHook = boost::intrusive::list_member_hook<>;
+
+struct Span {
+  // --- page-heap fields ---
+  char* start = nullptr;          // first byte of the first page
+  std::size_t pages = 0;
+  SpanState state = SpanState::free;
+  bool dirty = false;             // free span: some pages may hold old data
+  std::size_t resident_pages = 0; // free span: pages not yet returned to the OS
+  FreeIndexHook free_index_hook;  // page heap: the free-span index
+  ListHook age_hook;              // page heap: free spans, oldest freed first
+  Span* next_unused = nullptr;    // span record pool
+
+  // --- in-use fields ---
+  std::atomic<SpanCache*> owner{nullptr};
+  std::uint8_t size_class = 0;    // 0 for large spans
+  bool noscan = false;            // holds pointer-free objects only
+  bool needs_zero = false;        // free slots may hold old data
+  std::uint8_t list = 0;          // which owner list holds it (SpanCache::ListKind)
+  std::uint32_t slot_size = 0;
+  std::uint32_t slots = 0;
+  std::uint32_t magic = 0;
+  std::uint32_t free_index = 0;
+  std::uint32_t alloc_count = 0;
+  std::uint32_t swept_epoch = 0;  // the owner's sweep epoch this span was swept in
+  std::uint64_t free_cache = 0;
+  std::uint64_t* alloc_bits = bits_a;
+  std::uint64_t* mark_bits = bits_b;
+  ListHook list_hook;             // the owner's partial/full/unswept/large lists
+  std::uint64_t bits_a[kBitmapWords] = {};
+  std::uint64_t bits_b[kBitmapWords] = {};
+
+  char* first_slot() const { return start + kSlotOffset; }
+  char* end() const { return start + pages * kPageSize; }
+  std::size_t bytes() const { return pages * kPageSize; }
+
+  // Payload address of slot i.
+  void* payload(std::uint32_t i) const { return first_slot() + std::size_t{i} * slot_size + kHeaderSize; }
+
+  // The slot index holding `address`, or slots if it is past the last slot
+  // or before the first.
+  std::uint32_t index_of(const void* address) const {
+    const char* a = static_cast<const char*>(address);
+    if (a < first_slot()) return slots;
+    std::uint32_t i = state == SpanState::large ? 0 : slot_index(static_cast<std::size_t>(a - first_slot()), magic);
+    return i < slots ? i : slots;
+  }
+
+  bool is_allocated(std::uint32_t i) const { return (alloc_bits[i >> 6] >> (i & 63)) & 1; }
+  bool is_marked(std::uint32_t i) const { return (mark_bits[i >> 6] >> (i & 63)) & 1; }
+  void set_mark(std::uint32_t i) { mark_bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
+  void clear_mark(std::uint32_t i) { mark_bits[i >> 6] &= ~(std::uint64_t{1} << (i & 63)); }
+  // Sets the mark bit; returns true if it was clear (the object turned grey).
+  bool try_mark(std::uint32_t i) {
+    std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    std::uint64_t& word = mark_bits[i >> 6];
+    if (word & bit) return false;
+    word |= bit;
+    return true;
+  }
+
+  // The allocation fast path: a slot from the free cache, or null.
+  MOSS_INLINE void* take_from_cache(std::uint32_t& index_out) {
+    std::uint64_t cache = free_cache;
+    if (MOSS_UNLIKELY(cache == 0)) return nullptr;
+    unsigned bit = static_cast<unsigned>(__builtin_ctzll(cache));
+    std::uint32_t i = free_index + bit;
+    free_cache = (cache >> bit) >> 1;
+    free_index = i + 1;
+    alloc_bits[i >> 6] |= std::uint64_t{1} << (i & 63);
+    ++alloc_count;
+    index_out = i;
+    return payload(i);
+  }
+
+  // Reloads the free cache from the next alloc-bit word (at or after
+  // free_index) that has a free slot. Returns false if none is left.
+  bool refill_cache();
+  // Rewinds to the first slot and reloads the cache (after frees behind
+  // free_index).
+  bool rewind_cache() {
+    free_index = 0;
+    free_cache = 0;
+    return refill_cache();
+  }
+  // Prepares a fresh in-use span: tables cleared, cache loaded.
+  void init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count, bool pointer_free);
+  // Frees slot i (explicit free): clears both bits, and puts the slot back
+  // in the free cache if it is in the cached word ahead of free_index.
+  void release_slot(std::uint32_t i);
+
+  std::uint32_t free_slots() const { return slots - alloc_count; }
+};
+
+struct SpanFreeIndexKey {
+  using type = std::pair<std::size_t, const char*>;
+  type operator()(const Span& s) const { return {s.pages, s.start}; }
+};
+
+using SpanList = boost::intrusive::list<Span, boost::intrusive::member_hook<Span, ListHook, &Span::list_hook>,
+                                        boost::intrusive::constant_time_size<true>>;
+
+}  // namespace moss::detail

@@ -1,0 +1,382 @@
+// runtime/span_cache.cpp — the allocation slow path, explicit free, lazy
+// sweeping (the story is told in span_cache.hpp).
+#include "runtime/span_cache.hpp"
+
+#include <string>
+
+#include "moss/errors.hpp"
+#include "runtime/poison.hpp"
+#include "runtime/type_registry.hpp"
+
+namespace moss::detail {
+
+Span SpanCache::empty_span_;
+
+SpanCache::SpanCache(SpanCacheOwner& owner) : owner_(owner) {
+  for (auto& row : current_) {
+    row[0] = &empty_span_;
+    row[1] = &empty_span_;
+  }
+}
+
+SpanCache::~SpanCache() {
+  std::vector<Span*> all;
+  for_each_span([&all](const Span& s) { all.push_back(const_cast<Span*>(&s)); });
+  for (Span* s : all) {
+    if (s->list_hook.is_linked()) unlink(s);
+    s->list = kNoList;
+    PageHeap::instance().free(s);
+  }
+}
+
+void SpanCache::unlink(Span* s) {
+  switch (s->list) {
+    case kPartial: partial_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s)); break;
+    case kFull: full_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s)); break;
+    case kUnswept:
+      unswept_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s));
+      --unswept_spans_;
+      break;
+    case kLarge: large_.erase(SpanList::s_iterator_to(*s)); break;
+    case kLargeUnswept:
+      large_unswept_.erase(SpanList::s_iterator_to(*s));
+      --unswept_spans_;
+      break;
+    case kCurrent: current_[s->size_class][s->noscan] = &empty_span_; break;
+    default: break;
+  }
+  s->list = kNoList;
+}
+
+Span* SpanCache::new_span(std::size_t pages) {
+  owner_.before_growth(pages * kPageSize);
+  Span* s = PageHeap::instance().allocate(pages);
+  if (s == nullptr) {
+    auto stats = PageHeap::instance().stats();
+    throw OutOfMemory("moss: out of memory: the operating system refused " + std::to_string(pages * kPageSize) +
+                      " more bytes of address space (" + std::to_string(stats.reserved_bytes) +
+                      " bytes reserved so far, " + std::to_string(heap_bytes_) +
+                      " in this heap); free memory or lower the heap's use");
+  }
+  s->owner.store(this, std::memory_order_release);
+  s->swept_epoch = epoch_;
+  s->list = kNoList;
+  heap_bytes_ += s->bytes();
+  ++span_count_;
+  return s;
+}
+
+void SpanCache::return_span(Span* s) {
+  MOSS_ASSERT(s->list == kNoList);
+  heap_bytes_ -= s->bytes();
+  --span_count_;
+  PageHeap::instance().free(s);
+}
+
+void* SpanCache::try_existing(std::size_t cls, bool noscan) {
+  Span*& cur = current_[cls][noscan];
+  std::uint32_t index = 0;
+  if (cur != &empty_span_) {
+    // Slots freed behind the cache since it passed them.
+    if (cur->free_slots() != 0 && cur->rewind_cache()) {
+      void* p = cur->take_from_cache(index);
+      return finish(cur, index, p);
+    }
+    Span* full = cur;
+    cur = &empty_span_;
+    push(full_[cls][noscan], full, kFull);
+  }
+  SpanList& partial = partial_[cls][noscan];
+  while (!partial.empty()) {
+    Span* s = &partial.front();
+    partial.pop_front();
+    s->list = kNoList;
+    if (s->free_cache == 0 && !s->rewind_cache()) {
+      push(full_[cls][noscan], s, kFull);
+      continue;
+    }
+    s->list = kCurrent;
+    cur = s;
+    void* p = s->take_from_cache(index);
+    return finish(s, index, p);
+  }
+  SpanList& unswept = unswept_[cls][noscan];
+  while (!unswept.empty()) {
+    Span* s = &unswept.front();
+    unlink(s);
+    if (!sweep_span(s)) continue;  // emptied and given back
+    if (s->free_cache == 0) {
+      push(full_[cls][noscan], s, kFull);
+      continue;
+    }
+    s->list = kCurrent;
+    cur = s;
+    void* p = s->take_from_cache(index);
+    return finish(s, index, p);
+  }
+  return nullptr;
+}
+
+void* SpanCache::refill(std::size_t cls, bool noscan) {
+  const SizeClass& c = size_class(cls);
+  owner_.allocation_slow_path(c.slot_size);
+  if (void* p = try_existing(cls, noscan)) return p;
+  Span* s = new_span(c.pages);
+  // before_growth may have collected; space may have appeared meanwhile.
+  if (current_[cls][noscan] != &empty_span_ || !partial_[cls][noscan].empty()) {
+    if (void* p = try_existing(cls, noscan)) {
+      s->list = kNoList;
+      return_span(s);
+      return p;
+    }
+  }
+  s->size_class = static_cast<std::uint8_t>(cls);
+  s->init_in_use(SpanState::small, static_cast<std::uint8_t>(cls), c.slot_size, c.slots, noscan);
+  s->needs_zero = s->dirty;
+  s->list = kCurrent;
+  if (current_[cls][noscan] != &empty_span_) {
+    Span* old = current_[cls][noscan];
+    old->list = kNoList;
+    push(full_[cls][noscan], old, kFull);
+  }
+  current_[cls][noscan] = s;
+  std::uint32_t index = 0;
+  void* p = s->take_from_cache(index);
+  return finish(s, index, p);
+}
+
+void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan) {
+  if (payload_bytes > (std::size_t{1} << 46)) {
+    throw OutOfMemory("moss: out of memory: a single object of " + std::to_string(payload_bytes) +
+                      " bytes is larger than the address space allows");
+  }
+  std::size_t pages = (payload_bytes + kSlotOffset + kHeaderSize + kPageSize - 1) / kPageSize;
+  owner_.allocation_slow_path(pages * kPageSize);
+  // Sweep the large spans left from the last cycle first: their pages may
+  // serve this request.
+  while (!large_unswept_.empty()) {
+    Span* s = &large_unswept_.front();
+    unlink(s);
+    if (sweep_span(s)) push(large_, s, kLarge);
+  }
+  Span* s = new_span(pages);
+  s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
+  s->needs_zero = s->dirty;
+  push(large_, s, kLarge);
+  std::uint32_t index = 0;
+  void* p = s->take_from_cache(index);
+  MOSS_ASSERT(p != nullptr && index == 0);
+  return finish(s, index, p);
+}
+
+Span* SpanCache::locate(const void* address, std::uint32_t& index) const {
+  Span* s = PageHeap::instance().lookup(address);
+  if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
+  if (s->state == SpanState::free) return nullptr;
+  const char* a = static_cast<const char*>(address);
+  if (a < s->start || a >= s->end()) return nullptr;
+  std::uint32_t i = s->index_of(address);
+  if (i >= s->slots) return nullptr;
+  // In a span not yet swept this cycle, the last marking decides.
+  bool live = s->swept_epoch == epoch_ ? s->is_allocated(i) : s->is_marked(i);
+  if (!live) return nullptr;
+  index = i;
+  return s;
+}
+
+void* SpanCache::find_object(const void* address) const {
+  std::uint32_t i = 0;
+  Span* s = locate(address, i);
+  return s != nullptr ? s->payload(i) : nullptr;
+}
+
+void SpanCache::free_object(void* payload) {
+  std::uint32_t i = 0;
+  Span* s = payload != nullptr ? locate(payload, i) : nullptr;
+  if (s == nullptr || s->payload(i) != payload || !s->is_allocated(i)) {
+    throw UsageError(payload == nullptr
+                         ? std::string("moss: free of a null pointer")
+                         : "moss: free of " + std::to_string(reinterpret_cast<std::uintptr_t>(payload)) +
+                               ", which is not the start of a live object of this heap (an interior, foreign "
+                               "or stack pointer, or an object already freed)");
+  }
+  free_located(s, i, payload);
+}
+
+void SpanCache::free_located(Span* s, std::uint32_t i, void* payload) {
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  header_of(payload)->type = TypeRegistry::kNoType;
+  poison_memory(payload, bytes);
+  ++freed_objects_;
+  freed_bytes_ += bytes;
+  s->release_slot(i);
+  if (s->state == SpanState::large) {
+    unlink(s);
+    return_span(s);
+    return;
+  }
+  if (s->list == kCurrent) return;
+  if (s->alloc_count == 0 && s->list != kUnswept) {
+    unlink(s);
+    return_span(s);
+  } else if (s->list == kFull) {
+    unlink(s);
+    push(partial_[s->size_class][s->noscan], s, kPartial);
+  }
+}
+
+void SpanCache::start_sweep() {
+  MOSS_ASSERT(unswept_spans_ == 0);
+  ++epoch_;
+  sweep_cursor_ = 1;
+  for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
+    for (int k = 0; k < 2; ++k) {
+      if (current_[c][k] != &empty_span_) {
+        Span* s = current_[c][k];
+        current_[c][k] = &empty_span_;
+        s->list = kNoList;
+        push(unswept_[c][k], s, kUnswept);
+        ++unswept_spans_;
+      }
+      for (SpanList* list : {&partial_[c][k], &full_[c][k]}) {
+        while (!list->empty()) {
+          Span* s = &list->front();
+          list->pop_front();
+          push(unswept_[c][k], s, kUnswept);
+          ++unswept_spans_;
+        }
+      }
+    }
+  }
+  while (!large_.empty()) {
+    Span* s = &large_.front();
+    large_.pop_front();
+    push(large_unswept_, s, kLargeUnswept);
+    ++unswept_spans_;
+  }
+}
+
+void SpanCache::finish_sweep() {
+  for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
+    for (int k = 0; k < 2; ++k) {
+      SpanList& unswept = unswept_[c][k];
+      while (!unswept.empty()) {
+        Span* s = &unswept.front();
+        unlink(s);
+        if (!sweep_span(s)) continue;
+        push(s->free_slots() != 0 ? partial_[c][k] : full_[c][k], s, s->free_slots() != 0 ? kPartial : kFull);
+      }
+    }
+  }
+  while (!large_unswept_.empty()) {
+    Span* s = &large_unswept_.front();
+    unlink(s);
+    if (sweep_span(s)) push(large_, s, kLarge);
+  }
+}
+
+std::size_t SpanCache::sweep_some(std::size_t n) {
+  std::size_t done = 0;
+  for (std::size_t c = sweep_cursor_; c < kNumSizeClasses && done < n; ++c) {
+    for (int k = 0; k < 2 && done < n; ++k) {
+      SpanList& unswept = unswept_[c][k];
+      while (!unswept.empty() && done < n) {
+        Span* s = &unswept.front();
+        unlink(s);
+        ++done;
+        if (!sweep_span(s)) continue;
+        push(s->free_slots() != 0 ? partial_[c][k] : full_[c][k], s, s->free_slots() != 0 ? kPartial : kFull);
+      }
+    }
+    if (done < n) sweep_cursor_ = c + 1;
+  }
+  while (done < n && !large_unswept_.empty()) {
+    Span* s = &large_unswept_.front();
+    unlink(s);
+    ++done;
+    if (sweep_span(s)) push(large_, s, kLarge);
+  }
+  return done;
+}
+
+bool SpanCache::sweep_span(Span* s) {
+  MOSS_ASSERT(s->list == kNoList);
+  std::uint32_t words = (s->slots + 63) / 64;
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  std::uint64_t freed = 0;
+  for (std::uint32_t w = 0; w < words; ++w) {
+    std::uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
+    while (dead != 0) {
+      unsigned b = static_cast<unsigned>(__builtin_ctzll(dead));
+      dead &= dead - 1;
+      std::uint32_t i = w * 64 + b;
+      void* p = s->payload(i);
+      ObjectHeader* h = header_of(p);
+      if ((h->gc_state & kFinalizedBit) == 0 && TypeRegistry::valid(h->type) &&
+          TypeRegistry::get(h->type).finalize != nullptr) {
+        // Kept until its finalizer has run; reclaimed next cycle.
+        s->set_mark(i);
+        finalize_queue_.push_back(p);
+        continue;
+      }
+      h->type = TypeRegistry::kNoType;
+      poison_memory(p, bytes);
+      ++freed;
+    }
+  }
+  std::swap(s->alloc_bits, s->mark_bits);
+  std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * kBitmapWords);
+  std::uint32_t count = 0;
+  for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s->alloc_bits[w]));
+  s->alloc_count = count;
+  s->swept_epoch = epoch_;
+  freed_objects_ += freed;
+  freed_bytes_ += freed * bytes;
+  if (freed != 0) s->needs_zero = true;
+  if (count == 0) {
+    return_span(s);
+    return false;
+  }
+  s->free_index = 0;
+  s->free_cache = 0;
+  s->refill_cache();
+  return true;
+}
+
+const char* SpanCache::verify() const {
+  const char* problem = nullptr;
+  std::size_t bytes = 0, spans = 0;
+  for_each_span([&](const Span& s) {
+    ++spans;
+    bytes += s.bytes();
+    if (problem != nullptr) return;
+    if (s.owner.load(std::memory_order_relaxed) != this) problem = "a span in this heap's lists has another owner";
+    else if (s.state == SpanState::free) problem = "a free span is in a heap's lists";
+    std::uint32_t count = 0;
+    std::uint32_t words = (s.slots + 63) / 64;
+    for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s.alloc_bits[w]));
+    if (problem == nullptr && count != s.alloc_count) problem = "a span's alloc count disagrees with its alloc bits";
+    if (problem == nullptr && !allocate_black_ && s.swept_epoch == epoch_) {
+      for (std::uint32_t w = 0; w < words; ++w) {
+        if (s.mark_bits[w] != 0) problem = "a swept span has mark bits set outside marking";
+      }
+    }
+    if (problem == nullptr) {
+      // Every bit the free cache offers is a free slot.
+      for (unsigned b = 0; b < 64; ++b) {
+        if ((s.free_cache >> b) & 1) {
+          std::uint32_t i = s.free_index + b;
+          if (i >= s.slots || s.is_allocated(i)) {
+            problem = "a span's free cache offers an allocated or missing slot";
+            break;
+          }
+        }
+      }
+    }
+  });
+  if (problem == nullptr && bytes != heap_bytes_) problem = "heap_bytes disagrees with the spans held";
+  if (problem == nullptr && spans != span_count_) problem = "span count disagrees with the spans held";
+  return problem;
+}
+
+}  // namespace moss::detail

@@ -1,0 +1,186 @@
+// runtime/span_cache.hpp — one heap's spans: the allocation path, explicit
+// free and sweeping.
+//
+// The allocation path, in order (the story of a small allocation):
+//  1. The fast path (allocate_small, inline): the current span of the
+//     object's (size class, scan kind) takes a slot from its 64-bit free
+//     cache with count-trailing-zeros. No lock, no atomic; the only branch
+//     out is an empty cache. (A heap starts with every current span pointing
+//     at a shared empty sentinel, so there is no null check either.)
+//  2. The slow path (refill): the heap's collector gets a say first
+//     (SpanCacheOwner::allocation_slow_path: pacing, mark slices, stress).
+//     Then: the current span again from its first slot (if objects were
+//     freed behind the cache), then the partial list (swept spans with free
+//     slots), then unswept spans of the class, swept now (lazy sweeping),
+//     then a new span from the process-wide page heap, after the owner
+//     approves the growth (SpanCacheOwner::before_growth: heap limit).
+//  3. Large objects (payload over kMaxSmallPayload) get a span each.
+// Memory comes back zeroed: fresh pages are zero; a span that may hold old
+// data has needs_zero set and each slot is cleared as it is handed out.
+//
+// Sweeping (for mark-sweep): start_sweep() moves every span to the unswept
+// lists and bumps the epoch; each span is swept when allocation reaches it
+// or by finish_sweep(). Sweeping a span makes its mark bits the new alloc
+// bits: an allocated, unmarked object is dead. A dead object whose type has
+// a finalizer that has not run yet is kept (its slot stays allocated) and
+// queued; the heap runs the queue outside the collector and frees each
+// object on the next cycle if it is still unreachable.
+//
+// Invariants: outside marking, every mark bit is clear; a span is in
+// exactly one list (ListKind) or is a current span; alloc_count matches the
+// alloc bits; heap_bytes is the sum of the spans' bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "runtime/page_heap.hpp"
+#include "runtime/poison.hpp"
+#include "runtime/span.hpp"
+
+namespace moss::detail {
+
+class SpanCacheOwner {
+ public:
+  // Called at the start of every slow-path allocation of `bytes`. May run
+  // collector work (which may sweep, or start or finish a cycle).
+  virtual void allocation_slow_path(std::size_t bytes) = 0;
+  // Called before the cache takes `bytes` more from the page heap. May run
+  // a collection; throws OutOfMemory to refuse.
+  virtual void before_growth(std::size_t bytes) = 0;
+
+ protected:
+  ~SpanCacheOwner() = default;
+};
+
+enum ListKind : std::uint8_t { kNoList = 0, kCurrent, kPartial, kFull, kUnswept, kLarge, kLargeUnswept };
+
+struct SweepTotals {
+  std::uint64_t freed_objects = 0;
+  std::uint64_t freed_bytes = 0;
+};
+
+class SpanCache {
+ public:
+  explicit SpanCache(SpanCacheOwner& owner);
+  SpanCacheOwner& owner() const { return owner_; }
+  ~SpanCache();  // returns every span to the page heap
+  SpanCache(const SpanCache&) = delete;
+  SpanCache& operator=(const SpanCache&) = delete;
+
+  // Small objects: the fast path.
+  MOSS_INLINE void* allocate_small(std::size_t cls, bool noscan) {
+    Span* s = current_[cls][noscan];
+    std::uint32_t index = 0;
+    void* p = s->take_from_cache(index);
+    if (MOSS_UNLIKELY(p == nullptr)) return refill(cls, noscan);
+    return finish(s, index, p);
+  }
+  void* allocate_large(std::size_t payload_bytes, bool noscan);
+
+  // Explicit free of a live object start. Throws UsageError for anything
+  // else (null, foreign, interior, already free).
+  void free_object(void* payload);
+  // The same once the caller has located it (locate() returned s, i and
+  // s->payload(i) == payload).
+  void free_located(Span* s, std::uint32_t i, void* payload);
+  // The live object containing `address`, or null.
+  void* find_object(const void* address) const;
+  // The span of a live object of this cache (no checks beyond MOSS_ASSERT).
+  Span* span_of(const void* payload) const { return PageHeap::instance().lookup(payload); }
+  // The span and slot of `address` if it is inside a live object of this
+  // cache (the marker's entry point). Returns null otherwise.
+  Span* locate(const void* address, std::uint32_t& index) const;
+
+  // Payload bytes of the object at `payload`.
+  static std::size_t payload_size(const Span* s) { return s->slot_size - kHeaderSize; }
+
+  // Mark-sweep support.
+  void set_allocate_black(bool on) { allocate_black_ = on; }
+  bool allocate_black() const { return allocate_black_; }
+  void start_sweep();
+  void finish_sweep();
+  // Sweeps up to `n` unswept spans (proportional sweeping); returns how
+  // many were swept.
+  std::size_t sweep_some(std::size_t n);
+  bool sweep_done() const { return unswept_spans_ == 0; }
+  std::uint32_t epoch() const { return epoch_; }
+  // Dead finalizable objects found by sweeping; the heap runs and clears it.
+  std::vector<void*>& finalize_queue() { return finalize_queue_; }
+
+  template <class F>
+  void for_each_span(F&& f) const {
+    for (std::size_t c = 0; c < kNumSizeClasses; ++c) {
+      for (int k = 0; k < 2; ++k) {
+        if (current_[c][k] != &empty_span_) f(*current_[c][k]);
+        for (const Span& s : partial_[c][k]) f(s);
+        for (const Span& s : full_[c][k]) f(s);
+        for (const Span& s : unswept_[c][k]) f(s);
+      }
+    }
+    for (const Span& s : large_) f(s);
+    for (const Span& s : large_unswept_) f(s);
+  }
+
+  // Statistics.
+  std::uint64_t allocated_objects() const { return allocated_objects_; }
+  std::uint64_t allocated_bytes() const { return allocated_bytes_; }
+  std::uint64_t freed_objects() const { return freed_objects_; }
+  std::uint64_t freed_bytes() const { return freed_bytes_; }
+  std::size_t heap_bytes() const { return heap_bytes_; }
+  std::size_t span_count() const { return span_count_; }
+  // Bytes allocated since the counter was last reset (the pacer's clock).
+  std::uint64_t bytes_since_mark() const { return allocated_bytes_ - allocated_at_mark_; }
+  void reset_bytes_since_mark() { allocated_at_mark_ = allocated_bytes_; }
+
+  // Checks span-level invariants; returns a message or null.
+  const char* verify() const;
+
+ private:
+  MOSS_INLINE void* finish(Span* s, std::uint32_t index, void* p) {
+    if (MOSS_UNLIKELY(allocate_black_)) s->set_mark(index);
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    unpoison_memory(p, bytes);
+    if (s->needs_zero) std::memset(p, 0, bytes);
+    ++allocated_objects_;
+    allocated_bytes_ += bytes;
+    return p;
+  }
+  MOSS_NOINLINE void* refill(std::size_t cls, bool noscan);
+  void* try_existing(std::size_t cls, bool noscan);
+  Span* new_span(std::size_t pages);
+  void return_span(Span* s);
+  // Sweeps one span; returns false if it was emptied and given back.
+  bool sweep_span(Span* s);
+  void unlink(Span* s);
+  void push(SpanList& list, Span* s, ListKind kind) {
+    s->list = kind;
+    list.push_back(*s);
+  }
+
+  SpanCacheOwner& owner_;
+  Span* current_[kNumSizeClasses][2];
+  SpanList partial_[kNumSizeClasses][2];
+  SpanList full_[kNumSizeClasses][2];
+  SpanList unswept_[kNumSizeClasses][2];
+  SpanList large_;
+  SpanList large_unswept_;
+  std::vector<void*> finalize_queue_;
+  bool allocate_black_ = false;
+  std::uint32_t epoch_ = 1;
+  std::size_t unswept_spans_ = 0;
+  std::size_t sweep_cursor_ = 1;  // sweep_some resumes at this class
+  std::uint64_t allocated_objects_ = 0;
+  std::uint64_t allocated_bytes_ = 0;
+  std::uint64_t allocated_at_mark_ = 0;
+  std::uint64_t freed_objects_ = 0;
+  std::uint64_t freed_bytes_ = 0;
+  std::size_t heap_bytes_ = 0;
+  std::size_t span_count_ = 0;
+
+  static Span empty_span_;  // the sentinel current span: always full
+};
+
+}  // namespace moss::detail

@@ -1,0 +1,59 @@
+// runtime/stacks/stack_segment.hpp — a machine stack the collectors scan.
+//
+// Every stack that may hold references to a heap's objects is described by a
+// StackSegment linked into that heap's segment list: the owning thread's own
+// stack (registered when the heap is created) and the stack of every moss
+// coroutine created on the heap. Stacks grow down: [limit, base).
+//
+// Scanning rule (used by both collectors, see gc/roots.cpp):
+//  - the segment the collector is running on is scanned from the collector's
+//    own stack pointer (taken after spilling registers) up to `base`;
+//  - any other segment with `saved_sp` set is scanned from `saved_sp` to
+//    `base`; one with `saved_sp == nullptr` (not started, or finished) is
+//    skipped.
+// Whoever switches away from a stack (Coroutine::resume, Yield) first spills
+// the callee-saved registers into a buffer in its own frame and then records
+// `saved_sp` at or below that buffer, so the registers are inside the range.
+#pragma once
+
+#include <boost/intrusive/list.hpp>
+
+namespace moss::detail {
+
+struct StackSegment
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+  char* limit = nullptr;     // lowest address that may hold stack data
+  char* base = nullptr;      // one past the highest address (stack grows down)
+  char* saved_sp = nullptr;  // scan start while switched away; null: nothing to scan
+
+  bool contains(const void* p) const {
+    const char* c = static_cast<const char*>(p);
+    return c >= limit && c < base;
+  }
+};
+
+using StackSegmentList =
+    boost::intrusive::list<StackSegment, boost::intrusive::constant_time_size<false>>;
+
+// The calling thread's own stack (found with pthread_getattr_np on first
+// use). Not linked into any heap's list: a heap remembers the thread stack of
+// the thread that created it.
+StackSegment& thread_stack();
+
+// The segment now executing on this thread: thread_stack() outside any
+// coroutine. Coroutine switches update it.
+StackSegment*& current_stack();
+
+// Runs f(sp) with every callee-saved register spilled into this call's frame
+// and `sp` pointing below the spill area: scanning [sp, base) of the current
+// stack then sees every reference the caller held in registers. f runs on
+// top of the spilled frame, so it may scan the stack or switch away from it.
+template <class F>
+[[gnu::noinline]] void with_spilled_registers(F&& f) {
+  __builtin_unwind_init();
+  volatile char marker = 0;
+  f(const_cast<char*>(&marker));
+  asm volatile("" : : "r"(&marker) : "memory");
+}
+
+}  // namespace moss::detail

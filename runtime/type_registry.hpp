@@ -1,0 +1,29 @@
+// runtime/type_registry.hpp — the process-wide table of registered types.
+//
+// Index 0 means "no type" (a free slot's header). Registration takes a
+// mutex; lookups are lock-free reads of entries that never change once
+// published (the count is released after the entry is written).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "moss/heap.hpp"
+
+namespace moss::detail {
+
+class TypeRegistry {
+ public:
+  static constexpr std::uint32_t kCapacity = 1u << 16;
+  static constexpr TypeIndex kNoType = 0;
+
+  static TypeIndex add(const TypeInfo& info);  // throws UsageError when full
+  static bool valid(TypeIndex type) { return type != kNoType && type < count_.load(std::memory_order_acquire); }
+  static const TypeInfo& get(TypeIndex type) { return entries_[type]; }
+
+ private:
+  static TypeInfo entries_[kCapacity];
+  static std::atomic<std::uint32_t> count_;
+};
+
+}  // namespace moss::detail

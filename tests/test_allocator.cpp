@@ -1,0 +1,224 @@
+// tests/test_allocator.cpp — the per-heap allocation path: alignment,
+// zeroing, explicit free and reuse, find_object, large objects, several
+// heaps on several threads, and the errors a user can cause.
+#include <doctest/doctest.h>
+
+#include <moss/moss.hpp>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/size_classes.hpp"
+
+namespace {
+
+moss::TypeIndex leaf_type() {
+  static moss::TypeIndex t = moss::Heap::register_type({"bytes", nullptr, nullptr, 0});
+  return t;
+}
+
+moss::HeapOptions manual() {
+  moss::HeapOptions o;
+  o.gc_percent = -1;  // these tests free explicitly
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("objects are 16-byte aligned and zeroed at every size") {
+  moss::Heap heap(manual());
+  std::vector<void*> objs;
+  for (std::size_t n = 0; n <= 70000; n += (n < 512 ? 1 : 97)) {
+    auto* p = static_cast<unsigned char*>(heap.allocate(leaf_type(), n));
+    REQUIRE(reinterpret_cast<std::uintptr_t>(p) % 16 == 0);
+    REQUIRE(heap.object_size(p) >= n);
+    bool zero = true;
+    for (std::size_t i = 0; i < n; ++i) zero = zero && p[i] == 0;
+    REQUIRE(zero);
+    std::memset(p, 0xAB, heap.object_size(p));  // dirty it for the reuse below
+    objs.push_back(p);
+  }
+  for (void* p : objs) heap.free(p);
+  // Reused slots come back zeroed too.
+  for (std::size_t n = 0; n <= 70000; n += (n < 512 ? 1 : 97)) {
+    auto* p = static_cast<unsigned char*>(heap.allocate(leaf_type(), n));
+    bool zero = true;
+    for (std::size_t i = 0; i < n; ++i) zero = zero && p[i] == 0;
+    REQUIRE(zero);
+  }
+  heap.verify();
+}
+
+TEST_CASE("randomized allocate and free against a model: no overlap, contents kept, memory reused, no leak") {
+  moss::Heap heap(manual());
+  std::mt19937 rng(7);
+  struct Rec {
+    std::size_t size;
+    unsigned char fill;
+  };
+  std::map<unsigned char*, Rec> live;
+  std::map<void*, int> seen;
+  std::size_t reused = 0;
+  for (int step = 0; step < 200000; ++step) {
+    if (live.empty() || rng() % 100 < 55) {
+      std::size_t size = rng() % 100 < 95 ? rng() % 600 : rng() % 50000;
+      auto* p = static_cast<unsigned char*>(heap.allocate(leaf_type(), size));
+      if (seen[p]++ > 0) ++reused;
+      // No overlap with the neighbours in address order.
+      auto next = live.lower_bound(p);
+      if (next != live.end()) REQUIRE(p + size <= next->first);
+      if (next != live.begin()) {
+        auto prev = std::prev(next);
+        REQUIRE(prev->first + prev->second.size <= p);
+      }
+      auto fill = static_cast<unsigned char>(rng());
+      std::memset(p, fill, size);  // every byte writable
+      live[p] = {size, fill};
+    } else {
+      auto it = live.begin();
+      std::advance(it, rng() % live.size());
+      const Rec& r = it->second;
+      for (std::size_t i = 0; i < r.size; ++i) REQUIRE(it->first[i] == r.fill);
+      heap.free(it->first);
+      live.erase(it);
+    }
+  }
+  CHECK(reused > 1000);
+  moss::HeapStats s = heap.stats();
+  CHECK(s.allocated_objects - s.freed_objects == live.size());
+  heap.verify();
+  for (auto& [p, r] : live) heap.free(p);
+  s = heap.stats();
+  CHECK(s.allocated_objects == s.freed_objects);
+  CHECK(s.allocated_bytes == s.freed_bytes);
+  // Empty spans went back to the page heap; at most each class's current
+  // span is kept for the next allocation.
+  std::size_t one_span_per_class = 0;
+  for (std::size_t c = 1; c < moss::detail::kNumSizeClasses; ++c)
+    one_span_per_class += moss::detail::size_class(c).pages * moss::detail::kPageSize;
+  CHECK(s.heap_bytes <= one_span_per_class);
+  heap.verify();
+}
+
+TEST_CASE("find_object resolves exact and interior pointers and rejects everything else") {
+  moss::Heap heap(manual());
+  auto* small = static_cast<char*>(heap.allocate(leaf_type(), 100));
+  auto* large = static_cast<char*>(heap.allocate(leaf_type(), 200000));
+  CHECK(heap.find_object(small) == small);
+  CHECK(heap.find_object(small + 50) == small);
+  CHECK(heap.find_object(small + heap.object_size(small) - 1) == small);
+  CHECK(heap.find_object(large) == large);
+  CHECK(heap.find_object(large + 150000) == large);
+  int on_stack = 0;
+  CHECK(heap.find_object(&on_stack) == nullptr);
+  std::string on_malloc(64, 'x');
+  CHECK(heap.find_object(on_malloc.data()) == nullptr);
+  CHECK(heap.find_object(nullptr) == nullptr);
+  // A pointer into another heap's object is not this heap's.
+  moss::Heap other(manual());
+  auto* foreign = other.allocate(leaf_type(), 32);
+  CHECK(heap.find_object(foreign) == nullptr);
+  CHECK(other.find_object(foreign) == foreign);
+  // Free slots are not objects.
+  heap.free(small);
+  CHECK(heap.find_object(small) == nullptr);
+  heap.free(large);
+  CHECK(heap.find_object(large + 150000) == nullptr);
+}
+
+TEST_CASE("freeing anything but a live object start is a UsageError and changes nothing") {
+  moss::Heap heap(manual());
+  auto* p = static_cast<char*>(heap.allocate(leaf_type(), 64));
+  std::memset(p, 5, 64);
+  int on_stack = 0;
+  CHECK_THROWS_AS(heap.free(nullptr), moss::UsageError);
+  CHECK_THROWS_AS(heap.free(&on_stack), moss::UsageError);
+  CHECK_THROWS_AS(heap.free(p + 16), moss::UsageError);
+  CHECK(heap.find_object(p) == p);
+  CHECK(p[63] == 5);
+  heap.free(p);
+  CHECK_THROWS_WITH_AS(heap.free(p), doctest::Contains("not the start of a live object"), moss::UsageError);
+  heap.verify();
+  CHECK(heap.stats().freed_objects == 1);
+}
+
+TEST_CASE("a request past the heap limit throws OutOfMemory naming the sizes, and the heap stays usable") {
+  moss::HeapOptions o = manual();
+  o.heap_limit = 8u << 20;
+  moss::Heap heap(o);
+  std::vector<void*> objs;
+  objs.reserve(100000);  // a root range: the collector must see them
+  auto range = heap.add_root_range(objs.data(), objs.data() + objs.capacity());
+  bool threw = false;
+  try {
+    for (int i = 0; i < 100000; ++i) objs.push_back(heap.allocate(leaf_type(), 1000));
+  } catch (const moss::OutOfMemory& e) {
+    threw = true;
+    CHECK(std::string(e.what()).find("heap limit is 8388608 bytes") != std::string::npos);
+  }
+  CHECK(threw);
+  CHECK(heap.stats().heap_bytes <= o.heap_limit);
+  CHECK_THROWS_AS(heap.allocate(leaf_type(), 100u << 20), moss::OutOfMemory);
+  heap.verify();
+  for (void* p : objs) heap.free(p);
+  heap.remove_root_range(range);
+  CHECK_NOTHROW(heap.allocate(leaf_type(), 4u << 20));  // room again
+  heap.verify();
+}
+
+TEST_CASE("allocating with an unregistered type is a UsageError") {
+  moss::Heap heap(manual());
+  CHECK_THROWS_AS(heap.allocate(0, 16), moss::UsageError);
+  CHECK_THROWS_AS(heap.allocate(999999, 16), moss::UsageError);
+  CHECK_THROWS_AS(moss::Heap::type_info(999999), moss::UsageError);
+}
+
+TEST_CASE("four heaps on four threads allocate and free at once") {
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &ok] {
+      moss::Heap heap(manual());
+      std::mt19937 rng(static_cast<unsigned>(t));
+      std::vector<std::pair<unsigned char*, std::size_t>> live;
+      bool good = true;
+      for (int i = 0; i < 60000; ++i) {
+        if (live.empty() || rng() % 2) {
+          std::size_t n = rng() % (rng() % 50 == 0 ? 40000 : 300);
+          auto* p = static_cast<unsigned char*>(heap.allocate(leaf_type(), n));
+          std::memset(p, t + 1, n);
+          live.emplace_back(p, n);
+        } else {
+          std::size_t k = rng() % live.size();
+          for (std::size_t j = 0; j < live[k].second; ++j) good = good && live[k].first[j] == t + 1;
+          heap.free(live[k].first);
+          live[k] = live.back();
+          live.pop_back();
+        }
+      }
+      heap.verify();
+      ok[static_cast<std::size_t>(t)] = good ? 1 : 0;
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(ok == std::vector<int>{1, 1, 1, 1});
+}
+
+TEST_CASE("stats count allocations and the heap's span bytes") {
+  moss::Heap heap(manual());
+  moss::HeapStats before = heap.stats();
+  void* a = heap.allocate(leaf_type(), 24);
+  void* b = heap.allocate(leaf_type(), 100000);
+  moss::HeapStats after = heap.stats();
+  CHECK(after.allocated_objects == before.allocated_objects + 2);
+  CHECK(after.allocated_bytes >= before.allocated_bytes + 100024);
+  CHECK(after.heap_bytes >= 100000 + moss::detail::kPageSize);
+  CHECK(after.resident_bytes >= after.heap_bytes);
+  heap.free(a);
+  heap.free(b);
+  CHECK(heap.stats().freed_objects == 2);
+}

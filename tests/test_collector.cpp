@@ -1,0 +1,426 @@
+// tests/test_collector.cpp — what the collectors keep and what they
+// reclaim, under every collector: reachability through each kind of root,
+// cycles, weak members, finalizers, deep structures, the heap limit, and
+// incremental marking with the barrier.
+#include <doctest/doctest.h>
+
+#include <moss/moss.hpp>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using moss_test::collectors;
+using moss_test::Counted;
+using moss_test::FinNode;
+using moss_test::Node;
+using moss_test::scrub_and_collect;
+
+namespace {
+
+moss::HeapOptions opts(moss::Collector c) {
+  moss::HeapOptions o;
+  o.collector = c;
+  return o;
+}
+
+[[gnu::noinline]] void make_garbage_counted(moss::Heap& heap, int n) {
+  for (int i = 0; i < n; ++i) moss::make<Counted>(heap, i);
+}
+
+[[gnu::noinline]] Node* make_list(moss::Heap& heap, long n) {
+  Node* head = nullptr;
+  for (long i = 0; i < n; ++i) {
+    Node* x = moss::make<Node>(heap, i);
+    x->right = head;
+    head = x;
+  }
+  return head;
+}
+
+long list_sum(Node* n) {
+  long s = 0;
+  for (; n != nullptr; n = n->right) s += n->value;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("unreachable objects are reclaimed and their destructors run once") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    Counted::alive = 0;
+    Counted::destroyed = 0;
+    {
+      moss::Heap heap(opts(c));
+      make_garbage_counted(heap, 1000);
+      CHECK(Counted::alive == 1000);
+      scrub_and_collect(heap);
+      CHECK(Counted::alive <= 2);  // a stale word may survive conservatively
+      CHECK(Counted::destroyed >= 998);
+      long destroyed = Counted::destroyed;
+      scrub_and_collect(heap);
+      CHECK(Counted::destroyed >= destroyed);  // never twice: alive never negative
+      CHECK(Counted::alive >= 0);
+      heap.verify();
+    }
+    CHECK(Counted::alive == 0);  // the heap's destructor finalizes the rest
+  }
+}
+
+TEST_CASE("an object referenced from a stack variable survives collection") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    Node* head = make_list(heap, 1000);
+    make_garbage_counted(heap, 5000);
+    scrub_and_collect(heap);
+    CHECK(list_sum(head) == 999 * 1000 / 2);
+    heap.verify();
+  }
+}
+
+namespace {
+// Keeps a pointer only as an interior pointer (past the object start).
+[[gnu::noinline]] char* interior_of_new_list(moss::Heap& heap) {
+  Node* n = make_list(heap, 100);
+  return reinterpret_cast<char*>(n) + 8;
+}
+}  // namespace
+
+TEST_CASE("an interior pointer on the stack keeps its object alive") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    char* volatile interior = interior_of_new_list(heap);
+    scrub_and_collect(heap);
+    Node* n = reinterpret_cast<Node*>(interior - 8);
+    CHECK(heap.find_object(n) == n);
+    CHECK(list_sum(n) == 99 * 100 / 2);
+  }
+}
+
+namespace {
+[[gnu::noinline]] moss::Root<FinNode>* new_rooted(moss::Heap& heap, long v) {
+  return new moss::Root<FinNode>(heap, moss::make<FinNode>(heap, v));
+}
+[[gnu::noinline]] void put_new_fin_node(moss::Heap& heap, FinNode** where, long v) {
+  *where = moss::make<FinNode>(heap, v);
+}
+[[gnu::noinline]] long rooted_value(moss::Root<FinNode>* r) { return (*r)->value; }
+[[gnu::noinline]] long slot_value(FinNode** where) { return (*where)->value; }
+
+}  // namespace
+
+TEST_CASE("Root handles keep objects alive until reset") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    FinNode::finalized = 0;
+    moss::Heap heap(opts(c));
+    auto* keep = new_rooted(heap, 42);
+    scrub_and_collect(heap);
+    CHECK(FinNode::finalized == 0);
+    CHECK(rooted_value(keep) == 42);
+    *keep = nullptr;
+    scrub_and_collect(heap);
+    CHECK(FinNode::finalized == 1);
+    delete keep;
+  }
+}
+
+TEST_CASE("a Root of something that is not a live object is a UsageError") {
+  for (moss::Collector c : collectors()) {
+    moss::Heap heap(opts(c));
+    int local = 0;
+    moss::Root<int> r(heap);
+    CHECK_THROWS_AS(r = &local, moss::UsageError);
+    CHECK(r.get() == nullptr);
+    moss::Root<int> unattached;
+    CHECK_THROWS_AS(unattached = &local, moss::UsageError);
+  }
+}
+
+namespace {
+struct ValueStack {
+  std::vector<Node*> values;
+  static void visit(moss::Visitor& v, void* ctx) {
+    for (Node* n : static_cast<ValueStack*>(ctx)->values) v.visit(n);
+  }
+};
+}  // namespace
+
+TEST_CASE("root callbacks and root ranges keep what they report alive") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    FinNode::finalized = 0;
+    moss::Heap heap(opts(c));
+    auto* stack = new ValueStack;
+    stack->values.push_back(make_list(heap, 10));
+    auto id = heap.add_root_callback(&ValueStack::visit, stack);
+    auto** range = new FinNode*[4]();
+    put_new_fin_node(heap, &range[2], 7);
+    auto rid = heap.add_root_range(range, range + 4);
+    scrub_and_collect(heap);
+    CHECK(list_sum(stack->values[0]) == 45);
+    CHECK(FinNode::finalized == 0);
+    CHECK(slot_value(&range[2]) == 7);
+    heap.remove_root_range(rid);
+    range[2] = nullptr;
+    heap.remove_root_callback(id);
+    CHECK_THROWS_AS(heap.remove_root_callback(id), moss::UsageError);
+    scrub_and_collect(heap);
+    CHECK(FinNode::finalized == 1);
+    delete[] range;
+    delete stack;
+  }
+}
+
+namespace {
+[[gnu::noinline]] void make_cycles(moss::Heap& heap, int cycles, int length) {
+  for (int c = 0; c < cycles; ++c) {
+    FinNode* first = moss::make<FinNode>(heap, 0);
+    FinNode* last = first;
+    for (int i = 1; i < length; ++i) {
+      FinNode* n = moss::make<FinNode>(heap, i);
+      last->next = n;
+      last = n;
+    }
+    last->next = first;
+  }
+}
+}  // namespace
+
+TEST_CASE("unreachable cycles are reclaimed") {
+  for (moss::Collector c : collectors()) {
+    for (int length : {1, 2, 3, 10000}) {
+      CAPTURE(std::string(moss::collector_name(c)));
+      CAPTURE(length);
+      FinNode::finalized = 0;
+      moss::Heap heap(opts(c));
+      make_cycles(heap, length == 10000 ? 1 : 50, length);
+      scrub_and_collect(heap);
+      scrub_and_collect(heap);
+      long expected = length == 10000 ? 10000 : 50L * length;
+      CHECK(FinNode::finalized >= expected - 2);
+      CHECK(heap.stats().live_objects <= 4);
+    }
+  }
+}
+
+namespace {
+struct WeakHolder {
+  moss::WeakMember<Node> weak;
+  moss::Member<Node> strong;
+  void trace(moss::Visitor& v) const {
+    v.visit(weak);
+    v.visit(strong);
+  }
+};
+[[gnu::noinline]] WeakHolder* make_weak_holder(moss::Heap& heap) {
+  WeakHolder* h = moss::make<WeakHolder>(heap);
+  h->weak = moss::make<Node>(heap, 1);
+  h->strong = moss::make<Node>(heap, 2);
+  return h;
+}
+}  // namespace
+
+TEST_CASE("weak members are cleared when their target dies, kept while it lives") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<WeakHolder> h(heap, make_weak_holder(heap));
+    scrub_and_collect(heap);
+    CHECK(h->weak.get() == nullptr);
+    CHECK(h->strong->value == 2);
+    h->weak = h->strong.get();  // weak to a live object
+    scrub_and_collect(heap);
+    CHECK(h->weak.get() == h->strong.get());
+    heap.verify();
+  }
+}
+
+TEST_CASE("a finalizer runs exactly once, even across many collections") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    FinNode::finalized = 0;
+    moss::Heap heap(opts(c));
+    make_cycles(heap, 100, 1);
+    for (int i = 0; i < 5; ++i) scrub_and_collect(heap);
+    CHECK(FinNode::finalized >= 98);
+    CHECK(FinNode::finalized <= 100);
+    CHECK(heap.stats().finalizers_run == static_cast<std::uint64_t>(FinNode::finalized));
+  }
+}
+
+TEST_CASE("a list of ten million nodes is marked and freed without recursion") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    {
+      moss::Root<Node> head(heap, make_list(heap, 10'000'000));
+      heap.collect();
+      CHECK(heap.stats().live_objects >= 10'000'000);
+      CHECK(list_sum(head.get()) == 9'999'999LL * 10'000'000LL / 2);
+    }
+    scrub_and_collect(heap);
+    CHECK(heap.stats().live_objects < 100);
+  }
+}
+
+TEST_CASE("OutOfMemory at the heap limit leaves the heap consistent and usable") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::HeapOptions o = opts(c);
+    o.heap_limit = 16u << 20;
+    moss::Heap heap(o);
+    {
+      moss::Root<Node> head(heap);
+      bool threw = false;
+      try {
+        for (long i = 0;; ++i) {
+          Node* n = moss::make<Node>(heap, i);
+          n->right = head.get();
+          head = n;
+        }
+      } catch (const moss::OutOfMemory& e) {
+        threw = true;
+        CHECK(std::string(e.what()).find("heap limit") != std::string::npos);
+      }
+      CHECK(threw);
+      CHECK(heap.stats().heap_bytes <= o.heap_limit);
+      heap.verify();
+      CHECK(list_sum(head.get()) > 0);
+    }
+    scrub_and_collect(heap);
+    // Room again: another big list fits.
+    Node* again = make_list(heap, 100000);
+    CHECK(list_sum(again) == 99999L * 100000 / 2);
+    heap.verify();
+  }
+}
+
+TEST_CASE("Heap::write stores through the barrier and checks its arguments") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> holder(heap, moss::make<Node>(heap, 1));
+    Node* target = moss::make<Node>(heap, 5);
+    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->left.slot())), target);
+    target = nullptr;
+    scrub_and_collect(heap);
+    CHECK(holder->left->value == 5);
+    int local = 0;
+    void* slot_outside = &local;
+    CHECK_THROWS_AS(heap.write(&local, &slot_outside, nullptr), moss::UsageError);
+    CHECK_THROWS_AS(heap.write(holder.get(), &slot_outside, nullptr), moss::UsageError);
+    // A tagged integer is not a reference.
+    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->right.slot())),
+               reinterpret_cast<void*>(std::uintptr_t{0x1235}));
+    heap.collect();
+    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->right.slot())), nullptr);
+    heap.verify();
+  }
+}
+
+TEST_CASE("incremental marking with small slices keeps every reachable object under random stores") {
+  moss::HeapOptions o;
+  o.collector = moss::Collector::mark_sweep;
+  o.min_heap_bytes = 1u << 20;
+  o.mark_slice_bytes = 4096;
+  moss::Heap heap(o);
+  const int kSlots = 2000;
+  struct Table {
+    moss::Member<Node> slots[kSlots];
+    void trace(moss::Visitor& v) const {
+      for (const auto& s : slots) v.visit(s);
+    }
+  };
+  moss::Root<Table> table(heap, moss::make<Table>(heap));
+  std::vector<long> expect(kSlots, -1);
+  std::mt19937 rng(11);
+  std::uint64_t collections_before = heap.stats().collections;
+  for (int step = 0; step < 400000; ++step) {
+    int i = static_cast<int>(rng() % kSlots);
+    switch (rng() % 4) {
+      case 0: {  // fresh object
+        table->slots[i] = moss::make<Node>(heap, step);
+        expect[static_cast<std::size_t>(i)] = step;
+        break;
+      }
+      case 1: {  // move a reference between slots (old value overwritten)
+        int j = static_cast<int>(rng() % kSlots);
+        table->slots[i] = table->slots[j].get();
+        expect[static_cast<std::size_t>(i)] = expect[static_cast<std::size_t>(j)];
+        break;
+      }
+      case 2: {  // hang a child off a slot's object
+        if (table->slots[i]) table->slots[i]->left = moss::make<Node>(heap, -step);
+        break;
+      }
+      default:
+        moss::make<Node>(heap, 0);  // garbage
+    }
+  }
+  CHECK(heap.stats().collections > collections_before);
+  heap.collect();
+  for (int i = 0; i < kSlots; ++i) {
+    long e = expect[static_cast<std::size_t>(i)];
+    if (e < 0) {
+      CHECK(table->slots[i].get() == nullptr);
+    } else {
+      REQUIRE(table->slots[i].get() != nullptr);
+      REQUIRE(heap.find_object(table->slots[i].get()) == table->slots[i].get());
+      REQUIRE(table->slots[i]->value == e);
+      if (table->slots[i]->left) REQUIRE(heap.find_object(table->slots[i]->left.get()) != nullptr);
+    }
+  }
+  heap.verify();
+  CHECK(heap.stats().pauses > heap.stats().collections);  // slices, not one pause per cycle
+}
+
+TEST_CASE("collection statistics and pauses are reported") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    Node* keep = make_list(heap, 10000);
+    make_garbage_counted(heap, 100000);
+    scrub_and_collect(heap);
+    moss::HeapStats s = heap.stats();
+    CHECK(s.collections >= 2);
+    CHECK(s.pauses >= 1);
+    CHECK(s.pause_max_us >= s.pause_p99_us);
+    CHECK(s.pause_p99_us >= s.pause_p50_us);
+    CHECK(s.live_objects >= 10000);
+    CHECK(s.live_bytes >= 10000 * sizeof(Node));
+    CHECK(s.allocated_objects >= 110000);
+    CHECK(s.freed_objects >= 99000);
+    CHECK(list_sum(keep) == 9999L * 10000 / 2);
+  }
+}
+
+TEST_CASE("MOSS_GC picks the collector and rejects unknown names") {
+  setenv("MOSS_GC", "rc", 1);
+  CHECK(moss::collector_from_env() == moss::Collector::refcount);
+  setenv("MOSS_GC", "ms", 1);
+  CHECK(moss::collector_from_env() == moss::Collector::mark_sweep);
+  setenv("MOSS_GC", "bogus", 1);
+  CHECK_THROWS_AS(moss::collector_from_env(), moss::UsageError);
+  unsetenv("MOSS_GC");
+  CHECK(moss::collector_from_env(moss::Collector::refcount) == moss::Collector::refcount);
+}
+
+TEST_CASE("stress mode collects every N allocations") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::HeapOptions o = opts(c);
+    o.stress_every = 100;
+    moss::Heap heap(o);
+    Node* keep = make_list(heap, 2000);
+    CHECK(heap.stats().collections >= 19);
+    CHECK(list_sum(keep) == 1999L * 2000 / 2);
+    heap.verify();
+  }
+}

@@ -1,0 +1,141 @@
+// tests/test_page_heap.cpp — the process-wide page heap: pagemap lookups,
+// span split and coalesce, the free-span index, the scavenger, and
+// returning memory to the OS.
+#include <doctest/doctest.h>
+
+#include <moss/moss.hpp>
+
+#include <random>
+#include <vector>
+
+#include "runtime/os.hpp"
+#include "runtime/page_heap.hpp"
+
+using namespace moss::detail;
+
+TEST_CASE("every page of an allocated span maps to it; other addresses do not") {
+  PageHeap& ph = PageHeap::instance();
+  Span* s = ph.allocate(5);
+  REQUIRE(s != nullptr);
+  CHECK(s->pages == 5);
+  CHECK(reinterpret_cast<std::uintptr_t>(s->start) % kPageSize == 0);
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(ph.lookup(s->start + i * kPageSize) == s);
+    CHECK(ph.lookup(s->start + i * kPageSize + 4095) == s);
+  }
+  int on_stack = 0;
+  CHECK(ph.lookup(&on_stack) == nullptr);
+  CHECK(ph.lookup(nullptr) == nullptr);
+  CHECK(ph.lookup(reinterpret_cast<void*>(~std::uintptr_t{0})) == nullptr);
+  std::vector<char> on_malloc(100);
+  CHECK(ph.lookup(on_malloc.data()) == nullptr);
+  ph.free(s);
+  CHECK(ph.verify() == nullptr);
+}
+
+TEST_CASE("freed neighbours coalesce into one free span") {
+  PageHeap& ph = PageHeap::instance();
+  // Take a region big enough that its pieces are carved consecutively.
+  Span* big = ph.allocate(30);
+  REQUIRE(big != nullptr);
+  char* base = big->start;
+  ph.free(big);
+  Span* a = ph.allocate(30);
+  REQUIRE(a->start == base);  // best fit, lowest address: the same pages
+  ph.free(a);
+  Span* x = ph.allocate(10);
+  Span* y = ph.allocate(10);
+  Span* z = ph.allocate(10);
+  REQUIRE(x->start == base);
+  REQUIRE(y->start == base + 10 * kPageSize);
+  REQUIRE(z->start == base + 20 * kPageSize);
+  ph.free(x);
+  ph.free(z);
+  CHECK(ph.verify() == nullptr);
+  ph.free(y);  // joins both neighbours
+  CHECK(ph.verify() == nullptr);
+  Span* joined = ph.lookup(base);
+  REQUIRE(joined != nullptr);
+  CHECK(joined->state == SpanState::free);
+  CHECK(joined->start <= base);
+  CHECK(joined->end() >= base + 30 * kPageSize);
+}
+
+TEST_CASE("randomized span allocation and free keeps the free-span index consistent") {
+  PageHeap& ph = PageHeap::instance();
+  std::mt19937 rng(42);
+  std::vector<Span*> live;
+  for (int step = 0; step < 4000; ++step) {
+    if (live.empty() || rng() % 3 != 0) {
+      std::size_t pages = 1 + rng() % (rng() % 8 == 0 ? 300 : 12);
+      Span* s = ph.allocate(pages);
+      REQUIRE(s != nullptr);
+      REQUIRE(s->pages == pages);
+      for (Span* other : live) {  // no overlap with anything live
+        bool disjoint = s->end() <= other->start || other->end() <= s->start;
+        REQUIRE(disjoint);
+      }
+      live.push_back(s);
+    } else {
+      std::size_t i = rng() % live.size();
+      ph.free(live[i]);
+      live[i] = live.back();
+      live.pop_back();
+    }
+    if (step % 500 == 0) REQUIRE(ph.verify() == nullptr);
+  }
+  for (Span* s : live) ph.free(s);
+  CHECK(ph.verify() == nullptr);
+}
+
+TEST_CASE("release_all returns every free page to the OS and accounting follows") {
+  PageHeap& ph = PageHeap::instance();
+  std::vector<Span*> spans;
+  for (int i = 0; i < 64; ++i) {
+    Span* s = ph.allocate(16);
+    std::memset(s->start, 1, s->bytes());  // make it resident
+    spans.push_back(s);
+  }
+  for (Span* s : spans) ph.free(s);
+  ph.release_all();
+  PageHeapStats st = ph.stats();
+  CHECK(st.free_resident_bytes == 0);
+  CHECK(st.resident_bytes == st.in_use_bytes);
+  CHECK(ph.verify() == nullptr);
+  // Released pages come back zeroed.
+  Span* again = ph.allocate(16);
+  bool zero = true;
+  for (std::size_t i = 0; i < again->bytes(); ++i) zero = zero && again->start[i] == 0;
+  CHECK((again->dirty || zero));
+  ph.free(again);
+}
+
+namespace {
+struct Blob {
+  char bytes[4000];
+};
+[[gnu::noinline]] void build_transient_peak(moss::Heap& heap, std::size_t bytes) {
+  for (std::size_t done = 0; done < bytes; done += sizeof(Blob)) {
+    auto* b = moss::make<Blob>(heap);
+    std::memset(b->bytes, 7, sizeof b->bytes);
+  }
+}
+}  // namespace
+
+TEST_CASE("after a transient peak, release_memory brings resident memory back near live") {
+  std::size_t before = os_resident_bytes();
+  {
+    moss::HeapOptions o;
+    o.gc_percent = -1;  // no automatic collection: a real 512 MiB peak
+    moss::Heap heap(o);
+    build_transient_peak(heap, 512u << 20);
+    CHECK(os_resident_bytes() > before + (400u << 20));
+    heap.collect();
+    heap.release_memory();
+    std::size_t after = os_resident_bytes();
+    // Live is ~0 here: what remains is the process's own memory plus a
+    // few MiB.
+    CHECK(after < before + (48u << 20));
+    CHECK(heap.stats().resident_bytes <= PageHeap::instance().stats().in_use_bytes + (8u << 20));
+  }
+}
