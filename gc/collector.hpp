@@ -40,6 +40,7 @@ class CollectorBase {
   virtual void root_changed(void* old_target, void* new_target) { (void)old_target; (void)new_target; }
   // The embedder frees an object explicitly (before the memory goes).
   virtual void before_explicit_free(void* object) { (void)object; }
+  virtual bool explicit_free_hook_wanted() const { return false; }
   // A full collection.
   virtual void collect() = 0;
   // Collector-specific figures.

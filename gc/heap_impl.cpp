@@ -66,6 +66,7 @@ HeapImpl::~HeapImpl() {
 
 void HeapImpl::update_hooks() {
   new_object_hook_ = collector_->new_object_hook_wanted();
+  free_hook_ = collector_->explicit_free_hook_wanted();
   hooks_on_ = new_object_hook_ || options_.stress_every != 0;
 }
 
@@ -108,11 +109,11 @@ void HeapImpl::free(void* object, bool finalize) {
   if (s == nullptr || s->payload(i) != object || !s->is_allocated(i)) {
     cache_.free_object(object);  // throws the UsageError with the details
   }
-  collector_->before_explicit_free(object);
+  if (free_hook_) collector_->before_explicit_free(object);
   ObjectHeader* h = header_of(object);
-  if (finalize && (h->gc_state & kFinalizedBit) == 0) {
+  if (finalize && (TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
     const TypeInfo& ti = TypeRegistry::get(h->type);
-    if (ti.finalize != nullptr) {
+    {
       h->gc_state |= kFinalizedBit;
       ++finalizers_run;
       ti.finalize(object);

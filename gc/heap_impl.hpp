@@ -53,7 +53,7 @@ class HeapImpl final : public SpanCacheOwner {
 
   MOSS_INLINE void* allocate(TypeIndex type, std::size_t bytes) {
     if (MOSS_UNLIKELY(!TypeRegistry::valid(type))) invalid_type(type);
-    bool noscan = (TypeRegistry::get(type).flags & type_leaf) != 0;
+    bool noscan = (TypeRegistry::flags(type) & type_leaf) != 0;
     void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes), noscan)
                                         : cache_.allocate_large(bytes, noscan);
     ObjectHeader* h = header_of(p);
@@ -120,6 +120,7 @@ class HeapImpl final : public SpanCacheOwner {
   PauseRecorder pauses_;
   bool hooks_on_ = false;
   bool new_object_hook_ = false;
+  bool free_hook_ = false;
   bool in_finalizers_ = false;
   std::uint64_t stress_countdown_ = 0;
   std::uint64_t stack_growths_ = 0;

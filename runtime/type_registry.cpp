@@ -7,6 +7,7 @@
 namespace moss::detail {
 
 TypeInfo TypeRegistry::entries_[TypeRegistry::kCapacity];
+std::uint8_t TypeRegistry::flags_[TypeRegistry::kCapacity];
 std::atomic<std::uint32_t> TypeRegistry::count_{1};
 
 TypeIndex TypeRegistry::add(const TypeInfo& info) {
@@ -22,6 +23,7 @@ TypeIndex TypeRegistry::add(const TypeInfo& info) {
   if (e.trace == nullptr) e.flags |= type_leaf | type_acyclic;
   if (e.finalize != nullptr) e.flags |= type_finalizable;
   if (e.name == nullptr) e.name = "object";
+  flags_[n] = static_cast<std::uint8_t>(e.flags);
   count_.store(n + 1, std::memory_order_release);
   return n;
 }

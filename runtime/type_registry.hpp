@@ -18,11 +18,16 @@ class TypeRegistry {
   static constexpr TypeIndex kNoType = 0;
 
   static TypeIndex add(const TypeInfo& info);  // throws UsageError when full
-  static bool valid(TypeIndex type) { return type != kNoType && type < count_.load(std::memory_order_acquire); }
+  // A relaxed load suffices: an index reaches a user only through whatever
+  // synchronised its registration.
+  static bool valid(TypeIndex type) { return type - 1 < count_.load(std::memory_order_relaxed) - 1; }
   static const TypeInfo& get(TypeIndex type) { return entries_[type]; }
+  // The flags alone, from a compact table (the allocation path's one load).
+  static std::uint32_t flags(TypeIndex type) { return flags_[type]; }
 
  private:
   static TypeInfo entries_[kCapacity];
+  static std::uint8_t flags_[kCapacity];
   static std::atomic<std::uint32_t> count_;
 };
 

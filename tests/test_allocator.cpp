@@ -82,7 +82,9 @@ TEST_CASE("randomized allocate and free against a model: no overlap, contents ke
       auto it = live.begin();
       std::advance(it, rng() % live.size());
       const Rec& r = it->second;
-      for (std::size_t i = 0; i < r.size; ++i) REQUIRE(it->first[i] == r.fill);
+      bool intact = true;
+      for (std::size_t i = 0; i < r.size; ++i) intact = intact && it->first[i] == r.fill;
+      REQUIRE(intact);
       heap.free(it->first);
       live.erase(it);
     }
