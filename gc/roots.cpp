@@ -3,6 +3,12 @@
 
 namespace moss::detail {
 
+MOSS_NOINLINE MOSS_NO_SANITIZE_ADDRESS void clear_stack_below(std::size_t bytes) {
+  char* buffer = static_cast<char*>(__builtin_alloca(bytes));
+  for (std::size_t i = 0; i < bytes; i += 8) *reinterpret_cast<volatile std::uint64_t*>(buffer + i) = 0;
+  asm volatile("" : : "r"(buffer) : "memory");
+}
+
 void visit_stacks(HeapImpl& heap, Visitor& visitor) {
   with_spilled_registers([&heap, &visitor](char* sp) {
     auto scan = [&visitor, sp](StackSegment& s) {

@@ -25,6 +25,12 @@ MOSS_NO_SANITIZE_ADDRESS inline void for_each_word(const void* begin, const void
   for (auto p = b; p < e; p += 8) f(*reinterpret_cast<const void* const*>(p));
 }
 
+// Zeroes `bytes` of stack below the caller's frame. Collectors call it
+// before scanning stacks, so stale words that their own earlier work (a
+// sweep, a finalizer run) left in dead frames below them do not keep garbage
+// alive (Boehm's GC_clear_stack does the same).
+void clear_stack_below(std::size_t bytes = 16 * 1024);
+
 // Visits every stack range of the heap conservatively.
 void visit_stacks(HeapImpl& heap, Visitor& visitor);
 // Visits Root handles, root callbacks and root ranges.

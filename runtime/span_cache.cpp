@@ -25,6 +25,7 @@ SpanCache::~SpanCache() {
   for (Span* s : all) {
     if (s->list_hook.is_linked()) unlink(s);
     s->list = kNoList;
+    unpoison_memory(s->start, s->bytes());
     PageHeap::instance().free(s);
   }
 }
@@ -70,6 +71,7 @@ void SpanCache::return_span(Span* s) {
   MOSS_ASSERT(s->list == kNoList);
   heap_bytes_ -= s->bytes();
   --span_count_;
+  unpoison_memory(s->start, s->bytes());  // the next owner lays it out anew
   PageHeap::instance().free(s);
 }
 

@@ -10,6 +10,7 @@
 
 #include "runtime/os.hpp"
 #include "runtime/page_heap.hpp"
+#include "runtime/poison.hpp"
 
 using namespace moss::detail;
 
@@ -134,8 +135,9 @@ TEST_CASE("after a transient peak, release_memory brings resident memory back ne
     heap.release_memory();
     std::size_t after = os_resident_bytes();
     // Live is ~0 here: what remains is the process's own memory plus a
-    // few MiB.
-    CHECK(after < before + (48u << 20));
+    // few MiB. (AddressSanitizer's shadow memory is resident too, and
+    // stays: the bound holds only without it.)
+    if (!MOSS_ASAN) CHECK(after < before + (48u << 20));
     CHECK(heap.stats().resident_bytes <= PageHeap::instance().stats().in_use_bytes + (8u << 20));
   }
 }

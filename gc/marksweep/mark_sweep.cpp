@@ -24,6 +24,8 @@ class MarkSweep final : public CollectorBase {
   explicit MarkSweep(HeapImpl& heap) : CollectorBase(heap), visitor_(*this) {
     const char* v = std::getenv("MOSS_VERIFY");
     verify_each_cycle_ = v != nullptr && *v != '\0' && *v != '0';
+    const char* e = std::getenv("MOSS_EXPLAIN_ROOTS");
+    explain_roots_ = e != nullptr && *e != '\0' && *e != '0';
     set_goal(0);
   }
 
@@ -77,7 +79,26 @@ class MarkSweep final : public CollectorBase {
    public:
     explicit MarkVisitor(MarkSweep& ms) : ms_(ms) {}
     void visit_conservative(const void* begin, const void* end) override {
+      if (MOSS_UNLIKELY(ms_.explain_roots_)) {
+        explain(begin, end);
+        return;
+      }
       for_each_word(begin, end, [this](const void* w) { ms_.shade(w); });
+    }
+    // MOSS_EXPLAIN_ROOTS=1: name every conservative word that keeps an
+    // object alive (to find out why garbage is retained).
+    MOSS_NOINLINE void explain(const void* begin, const void* end) {
+      const char* b = static_cast<const char*>(begin);
+      auto* p = reinterpret_cast<const char*>((reinterpret_cast<std::uintptr_t>(b) + 7) & ~std::uintptr_t{7});
+      for_each_word(begin, end, [this, &p, end](const void* w) {
+        std::uint64_t before = ms_.marked_objects_;
+        ms_.shade(w);
+        if (ms_.marked_objects_ != before) {
+          std::fprintf(stderr, "moss: root word at %p (%td bytes below range end %p) keeps object %p alive\n",
+                       static_cast<const void*>(p), static_cast<const char*>(end) - p, end, w);
+        }
+        p += 8;
+      });
     }
 
    protected:
@@ -106,6 +127,7 @@ class MarkSweep final : public CollectorBase {
   std::vector<void**> weak_slots_;
   bool marking_ = false;
   bool verify_each_cycle_ = false;
+  bool explain_roots_ = false;
   std::uint64_t marked_bytes_ = 0;
   std::uint64_t marked_objects_ = 0;
   std::uint64_t goal_ = 0;     // heap_live at which marking must be done
@@ -186,6 +208,7 @@ void MarkSweep::start_marking() {
 }
 
 void MarkSweep::scan_roots() {
+  clear_stack_below();
   visit_stacks(heap_, visitor_);
   visit_handles(heap_, visitor_);
 }

@@ -1,0 +1,91 @@
+// gc/refcount/refcount.hpp — deferred reference counting with cycle
+// collection.
+//
+// Counting (Deutsch–Bobrow deferred RC). The count in an object's header
+// (the low 16 bits of gc_state) is the number of heap references to it:
+// strong slots of managed objects written through the barrier (Member
+// assignment, Heap::write) and Root handles. Machine stacks, root callbacks
+// and root ranges are not counted. A new object starts at zero and is logged
+// in the zero-count table (ZCT); so is every object whose count drops to
+// zero. Words that are not the start of a live object of this heap (tagged
+// integers, foreign pointers) are stored without counting.
+//
+// Reconciliation (one pause; triggered from the allocation slow path when
+// the ZCT or the bytes allocated since the last one pass a threshold, and by
+// collect()):
+//  1. The stacks, root callbacks and root ranges are scanned (collect()
+//     scans once for all its phases, so the collector's own registers and
+//     locals never pose as references); every object
+//     they refer to gets its span mark bit set (cleared again at the end).
+//  2. Each ZCT entry whose count is still zero is kept in the ZCT if a mark
+//     bit says something external refers to it; otherwise it is dead: it is
+//     flagged dying, every weak slot pointing at it is cleared, and it goes
+//     on the dead list.
+//  3. The dead list is drained iteratively (never recursion), at most a
+//     batch of objects per pause; what is left continues at the next
+//     allocation slow path, and collect() drains everything. For each dead
+//     object: its children and weak slots are read by tracing it; its
+//     finalizer runs if it has one that has not run (kFinalizedBit is set
+//     first). Resurrection rule: if, after the finalizer, the object's count
+//     is non-zero (the finalizer stored it somewhere through the barrier),
+//     the object is kept and its children stay counted; it is never
+//     finalized again. Stores into a dying object (its finalizer clearing
+//     its own members) are plain stores and count nothing. Otherwise the
+//     weak slots it held are forgotten, each child's count is decremented
+//     (a child reaching zero is dead too unless a mark bit protects it, in
+//     which case it joins the ZCT), and the memory is freed.
+//
+// Cycle collection (Bacon–Rajan synchronous trial deletion). An object whose
+// count is decremented to a non-zero value is a possible cycle root: it is
+// coloured purple and buffered once (a flag bit; entries of objects that were
+// freed or stopped being candidates are dropped lazily), unless its type is
+// acyclic or a leaf. A ZCT entry found with a non-zero count at a
+// reconciliation (a new object that got a heap reference) is buffered too:
+// the stacks may drop the last outside reference to a cycle without any
+// decrement. When the buffer passes its threshold (which doubles
+// after a run that frees little, and shrinks back after a productive one),
+// and at every collect():
+//  - mark gray: from each purple candidate, the reachable subgraph is
+//    coloured gray and every internal edge's count is subtracted;
+//  - scan: a gray object whose remaining count is non-zero, or which a
+//    stack, root callback or root range refers to (stacks are scanned at the
+//    start of the run), is externally referenced: it and everything it
+//    reaches turn black and get their counts back; the other gray objects
+//    turn white. An object kept only by a stack or an embedder's root stays
+//    buffered, since that reference can vanish without a decrement;
+//  - collect white: the white objects are garbage. Weak slots to them are
+//    cleared, then their finalizers run. If a finalizer resurrected any of
+//    them (a count became non-zero), the whole set is restored and buffered
+//    again; the next run frees it without finalizers. Otherwise each is
+//    freed, and a surviving object whose count fell to zero joins the ZCT.
+//  All three phases use explicit work lists.
+//
+// Sticky counts. A count that reaches 0xFFFF stays there: increments and
+// decrements no longer change it, so reconciliation never frees it and trial
+// deletion always sees it as externally referenced. Such an object is only
+// reclaimed by the cycle collector's backup trace, which collect() runs
+// whenever some count is stuck: everything reachable from the stacks, Root
+// handles, root callbacks and root ranges is marked, unmarked objects are
+// freed (weak slots cleared, finalizers run; objects resurrected by a
+// finalizer survive a second marking), and then every surviving object's
+// count is recomputed from the references found by tracing, which unsticks
+// counts that fell back below the maximum.
+//
+// Weak members. weak_barrier keeps a side table from each target to the weak
+// slots that point at it; slots leave it when overwritten or when their
+// holder dies (tracing the dying holder reports its weak slots). When an
+// object dies every slot in its entry is cleared, before any finalizer runs.
+//
+// Limits: references kept only in conservatively scanned ranges inside
+// managed objects are not counted and do not keep their targets alive.
+#pragma once
+
+#include <memory>
+
+#include "gc/collector.hpp"
+
+namespace moss::detail {
+
+std::unique_ptr<CollectorBase> make_refcount(HeapImpl& heap);
+
+}  // namespace moss::detail
