@@ -13,9 +13,28 @@
 
 #include "moss/heap.hpp"
 
+#include <atomic>
+#include <cstdint>
+
+#include "moss/member.hpp"
+
 namespace moss::detail {
 
 class HeapImpl;
+
+// How many of barrier_users (moss/member.hpp) are collectors (a heap that is
+// marking, a refcount heap) rather than open local scopes. While it is zero
+// the barrier's slow path only has escapes to look for, and a store whose
+// value is not in a scope span is a plain store.
+extern std::atomic<std::uint32_t> collector_barrier_users;
+inline void collector_barrier_on() {
+  collector_barrier_users.fetch_add(1, std::memory_order_relaxed);
+  barrier_users.fetch_add(1, std::memory_order_relaxed);
+}
+inline void collector_barrier_off() {
+  barrier_users.fetch_sub(1, std::memory_order_relaxed);
+  collector_barrier_users.fetch_sub(1, std::memory_order_relaxed);
+}
 
 class CollectorBase {
  public:
@@ -41,6 +60,13 @@ class CollectorBase {
   // The embedder frees an object explicitly (before the memory goes).
   virtual void before_explicit_free(void* object) { (void)object; }
   virtual bool explicit_free_hook_wanted() const { return false; }
+  // A scope-local object escaped: it is an ordinary heap object from now on
+  // (gc/escape.cpp). Refcount puts one with a zero count in its ZCT.
+  virtual void on_escape(void* object) { (void)object; }
+  // A LocalScope is about to reclaim its objects (after the last escapes
+  // were found, before any memory goes): the collector forgets anything it
+  // holds that could point at them.
+  virtual void before_local_reclaim() {}
   // A full collection.
   virtual void collect() = 0;
   // Collector-specific figures.

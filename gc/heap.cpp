@@ -14,28 +14,58 @@ namespace moss {
 namespace detail {
 
 std::atomic<std::uint32_t> barrier_users{0};
+std::atomic<std::uint32_t> collector_barrier_users{0};
+
+namespace {
+// Only local scopes want the slow path, and `value` is not scope-local: the
+// store needs nothing else (one pagemap lookup).
+MOSS_INLINE bool plain_store_suffices(void* value) {
+  if (collector_barrier_users.load(std::memory_order_relaxed) != 0) return false;
+  if (value == nullptr) return true;
+  Span* s = PageHeap::instance().lookup(value);
+  return s == nullptr || s->scope_depth == 0;
+}
+}  // namespace
 
 void write_barrier_slow(void** slot, void* value) {
+  if (plain_store_suffices(value)) {
+    *slot = value;
+    return;
+  }
   HeapImpl* heap = HeapImpl::owning(slot);
   if (heap == nullptr) {
     *slot = value;  // not inside a managed object: an ordinary pointer
     return;
   }
-  heap->collector().write_barrier(heap->cache().find_object(slot), slot, value);
+  // The holder costs a lookup: only escape checks need it here (a collector
+  // that wants it finds it itself).
+  void* holder = heap->scopes_open() ? heap->cache().find_object(slot) : nullptr;
+  // Escapes first, then the collector's barrier (which stores).
+  if (heap->scopes_open()) heap->escape_on_store(holder, value);
+  heap->collector().write_barrier(holder, slot, value);
 }
 
 void weak_barrier_slow(void** slot, void* value) {
+  if (plain_store_suffices(value)) {
+    *slot = value;
+    return;
+  }
   HeapImpl* heap = HeapImpl::owning(slot);
   if (heap == nullptr) {
     *slot = value;
     return;
   }
-  heap->collector().weak_barrier(heap->cache().find_object(slot), slot, value);
+  // The holder costs a lookup: only escape checks need it here (a collector
+  // that wants it finds it itself).
+  void* holder = heap->scopes_open() ? heap->cache().find_object(slot) : nullptr;
+  if (heap->scopes_open()) heap->escape_on_store(holder, value);
+  heap->collector().weak_barrier(holder, slot, value);
 }
 
 void RootNode::attach(Heap& heap, void* target) {
   heap.impl().check_object(target, "Root");
   if (heap_ != nullptr) reset();
+  heap.impl().escape_if_local(target);
   heap_ = &heap;
   target_ = target;
   heap.impl().roots().push_back(*this);
@@ -47,6 +77,7 @@ void RootNode::set(void* target) {
     throw UsageError("moss: assignment to a Root that has no heap; construct it as Root<T>(heap, ...)");
   }
   heap_->impl().check_object(target, "Root");
+  heap_->impl().escape_if_local(target);
   void* old = target_;
   target_ = target;
   heap_->impl().collector().root_changed(old, target);
@@ -89,6 +120,15 @@ const TypeInfo& Heap::type_info(TypeIndex type) {
 }
 
 void* Heap::allocate(TypeIndex type, std::size_t bytes) { return impl_->allocate(type, bytes); }
+void* Heap::allocate(TypeIndex type, std::size_t bytes, AllocSite& site) {
+  return impl_->allocate_at(type, bytes, site);
+}
+
+std::vector<SiteProfile> Heap::escape_profile() const { return impl_->escape_profile(); }
+
+void Heap::set_alloc_sampler(std::size_t rate_bytes, AllocSampler sampler, void* context) {
+  impl_->set_alloc_sampler(rate_bytes, sampler, context);
+}
 
 void Heap::write(void* holder, void** slot, void* value) {
   detail::HeapImpl& h = *impl_;
@@ -101,6 +141,7 @@ void Heap::write(void* holder, void** slot, void* value) {
     throw UsageError("moss: Heap::write: the slot is not an aligned word inside the holder");
   }
   if (detail::barrier_users.load(std::memory_order_relaxed) != 0) {
+    if (h.scopes_open()) h.escape_on_store(holder, value);
     h.collector().write_barrier(holder, slot, value);
   } else {
     *slot = value;

@@ -27,10 +27,14 @@ HeapImpl::HeapImpl(const HeapOptions& options)
     : options_(with_environment(options)), cache_(*this), thread_stack_(&detail::thread_stack()) {
   collector_ = options_.collector == Collector::refcount ? make_refcount(*this) : make_mark_sweep(*this);
   stress_countdown_ = options_.stress_every;
+  owner_thread_ = std::this_thread::get_id();
   update_hooks();
 }
 
 HeapImpl::~HeapImpl() {
+  // Scopes still open (their objects become heap objects and are finalized
+  // below with the rest).
+  while (!open_scopes_.empty()) abandon_scope(open_scopes_.back());
   collector_->shutdown();
   // Finalize what is left: embedders rely on destructors releasing what
   // objects hold outside the heap.
@@ -67,7 +71,8 @@ HeapImpl::~HeapImpl() {
 void HeapImpl::update_hooks() {
   new_object_hook_ = collector_->new_object_hook_wanted();
   free_hook_ = collector_->explicit_free_hook_wanted();
-  hooks_on_ = new_object_hook_ || options_.stress_every != 0;
+  hooks_on_ = new_object_hook_ || options_.stress_every != 0 || sampler_ != nullptr;
+  local_hooks_on_ = options_.stress_every != 0 || sampler_ != nullptr;
 }
 
 void HeapImpl::invalid_type(TypeIndex type) const {
@@ -75,8 +80,9 @@ void HeapImpl::invalid_type(TypeIndex type) const {
                    ", which was never returned by Heap::register_type");
 }
 
-void HeapImpl::allocation_hooks(void* object) {
+void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
   if (new_object_hook_) collector_->on_new_object(object);
+  if (sampler_ != nullptr) sample(object, bytes);
   if (options_.stress_every != 0 && --stress_countdown_ == 0) {
     stress_countdown_ = options_.stress_every;
     collector_->collect();
@@ -220,6 +226,7 @@ HeapStats HeapImpl::stats() const {
   s.local_objects = local_objects;
   s.local_reclaimed = local_reclaimed;
   s.local_escaped = local_escaped;
+  s.local_rescued = local_rescued;
   s.stack_growths = stack_growths_;
   collector_->fill_stats(s);
   return s;

@@ -10,12 +10,15 @@
 // The allocation story is told in runtime/span_cache.hpp; this layer adds
 // the header (type index, collector state) and the per-allocation hooks that
 // only some configurations want (stress collections, refcount's new-object
-// log), behind one predictable branch.
+// log, the sampling allocation hook), behind one predictable branch. Local
+// scopes and escapes (allocate_local and the rest) are told in
+// gc/escape.cpp.
 #pragma once
 
 #include <boost/intrusive/list.hpp>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "gc/collector.hpp"
@@ -41,6 +44,15 @@ struct RootRangeEntry {
   const void* end;
 };
 
+// What a heap counts for one allocation site (indexed by AllocSite id).
+struct SiteCounters {
+  AllocSite* site = nullptr;
+  std::uint64_t allocations = 0;
+  std::uint64_t local_allocations = 0;
+  std::uint64_t escapes = 0;
+  std::uint64_t bytes = 0;
+};
+
 class HeapImpl final : public SpanCacheOwner {
  public:
   explicit HeapImpl(const HeapOptions& options);
@@ -59,10 +71,44 @@ class HeapImpl final : public SpanCacheOwner {
     ObjectHeader* h = header_of(p);
     h->type = type;
     h->gc_state = 0;
-    if (MOSS_UNLIKELY(hooks_on_)) allocation_hooks(p);
+    if (MOSS_UNLIKELY(hooks_on_)) allocation_hooks(p, bytes);
     return p;
   }
   void free(void* object, bool run_finalizer_check);
+
+  // Local scopes (gc/escape.cpp).
+  MOSS_INLINE void* allocate_local(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {
+    if (MOSS_UNLIKELY(!TypeRegistry::valid(type))) invalid_type(type);
+    std::uint32_t flags = TypeRegistry::flags(type);
+    bool noscan = (flags & type_leaf) != 0;
+    bool finalizable = (flags & type_finalizable) != 0;
+    void* p = bytes <= kMaxSmallPayload
+                  ? cache_.allocate_scoped(scope, size_class_for_payload(bytes), noscan, finalizable)
+                  : cache_.allocate_large_scoped(scope, bytes, noscan, finalizable);
+    ObjectHeader* h = header_of(p);
+    h->type = type;
+    h->gc_state = kLocalBit | (site << kSiteShift);
+    ++local_objects;
+    if (MOSS_UNLIKELY(local_hooks_on_)) local_allocation_hooks(p, bytes);
+    return p;
+  }
+  void* allocate_at(TypeIndex type, std::size_t bytes, AllocSite& site);
+  ScopeSpans* open_scope();
+  // Ends `scope`, opened by the scope object at `scope_object`. Out of
+  // order or on the wrong thread it throws UsageError if `may_throw`.
+  void close_scope(ScopeSpans* scope, const void* scope_object, bool may_throw);
+  bool scopes_open() const { return !open_scopes_.empty(); }
+  // Makes a scope-local object, and the scope-local objects it reaches,
+  // ordinary heap objects. `object` is a live object start of this heap.
+  void escape(void* object);
+  MOSS_INLINE void escape_if_local(void* object) {
+    if (object != nullptr && (header_of(object)->gc_state & kLocalBit) != 0) escape(object);
+  }
+  // The barrier's escape test: `value` (any word) stored into `holder` (a
+  // live object of this heap, or null).
+  void escape_on_store(void* holder, void* value);
+  std::vector<SiteProfile> escape_profile() const;
+  void set_alloc_sampler(std::size_t rate_bytes, AllocSampler sampler, void* context);
 
   // The heap a slot or object address belongs to, or null.
   static HeapImpl* owning(const void* address);
@@ -90,7 +136,7 @@ class HeapImpl final : public SpanCacheOwner {
   std::uint64_t collections = 0;
   std::uint64_t live_bytes = 0, live_objects = 0;
   std::uint64_t finalizers_run = 0;
-  std::uint64_t local_objects = 0, local_reclaimed = 0, local_escaped = 0;
+  std::uint64_t local_objects = 0, local_reclaimed = 0, local_escaped = 0, local_rescued = 0;
 
   // Runs queued finalizers now, unless already running them.
   void run_finalizers();
@@ -106,7 +152,15 @@ class HeapImpl final : public SpanCacheOwner {
 
  private:
   [[noreturn]] void invalid_type(TypeIndex type) const;
-  MOSS_NOINLINE void allocation_hooks(void* object);
+  MOSS_NOINLINE void allocation_hooks(void* object, std::size_t bytes);
+  MOSS_NOINLINE void local_allocation_hooks(void* object, std::size_t bytes);
+  void sample(void* object, std::size_t bytes);
+  std::uint64_t next_sample_interval();
+  SiteCounters& site_counters(AllocSite& site);
+  void note_site_escape(std::uint32_t site);
+  void escape_scope_stacks(const ScopeSpans& scope, const void* scope_object);
+  void abandon_scope(ScopeSpans* scope);
+  void release_scope_record(ScopeSpans* scope);
 
   HeapOptions options_;
   SpanCache cache_;
@@ -119,6 +173,21 @@ class HeapImpl final : public SpanCacheOwner {
   StackSegment* thread_stack_;
   PauseRecorder pauses_;
   bool hooks_on_ = false;
+  bool local_hooks_on_ = false;
+  // Local scopes: the open ones, innermost last, and records for reuse.
+  std::vector<ScopeSpans*> open_scopes_;
+  std::vector<std::unique_ptr<ScopeSpans>> scope_records_;
+  std::vector<ScopeSpans*> free_scope_records_;
+  std::vector<void*> escape_work_;
+  std::vector<SiteCounters> sites_;
+  std::thread::id owner_thread_;
+  // The sampling allocation hook.
+  AllocSampler sampler_ = nullptr;
+  void* sampler_context_ = nullptr;
+  std::size_t sample_rate_ = 0;
+  std::uint64_t sample_left_ = 0;
+  std::uint64_t sample_random_ = 0x9E3779B97F4A7C15ull;
+  bool in_sampler_ = false;
   bool new_object_hook_ = false;
   bool free_hook_ = false;
   bool in_finalizers_ = false;

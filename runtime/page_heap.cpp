@@ -13,9 +13,12 @@ namespace {
 constexpr std::size_t kRecordChunkBytes = 1u << 20;
 }
 
-PageHeap& PageHeap::instance() {
+std::atomic<PageHeap*> PageHeap::instance_{nullptr};
+
+PageHeap& PageHeap::create() {
   // Never destroyed: heaps may outlive static destructors' order.
   static PageHeap* heap = new PageHeap();
+  instance_.store(heap, std::memory_order_release);
   return *heap;
 }
 
@@ -103,7 +106,7 @@ bool PageHeap::grow(std::size_t pages) {
   return true;
 }
 
-Span* PageHeap::allocate(std::size_t pages) {
+Span* PageHeap::allocate(std::size_t pages, SpanState kind) {
   MOSS_ASSERT(pages > 0);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = free_index_.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
@@ -135,7 +138,7 @@ Span* PageHeap::allocate(std::size_t pages) {
   } else {
     remove_free(span);
   }
-  span->state = SpanState::small;
+  span->state = kind;
   span->resident_pages = 0;
   in_use_pages_ += pages;
   pagemap_.set(span->start, pages, span);
@@ -178,7 +181,14 @@ void PageHeap::release_span(Span* span) {
 }
 
 void PageHeap::scavenge_locked() {
-  std::size_t limit = std::max(kMinRetainBytes, in_use_pages_ * kPageSize / 10) / kPageSize;
+  std::size_t in_use = in_use_pages_ * kPageSize;
+  std::int64_t goals = goal_bytes_.load(std::memory_order_relaxed);
+  std::size_t by_goal = 0;
+  if (goals > 0) {
+    auto allowed = static_cast<std::size_t>(goals) + static_cast<std::size_t>(goals) / 10;
+    by_goal = allowed > in_use ? allowed - in_use : 0;
+  }
+  std::size_t limit = std::max({kMinRetainBytes, in_use / 10, by_goal}) / kPageSize;
   if (free_resident_pages_ <= limit) return;
   std::size_t target = limit * 3 / 4;
   for (auto it = age_list_.begin(); it != age_list_.end() && free_resident_pages_ > target; ++it) {

@@ -14,9 +14,12 @@
 // Allocation carves from the low end of the best-fitting span; the rest
 // stays free. A free span coalesces with free neighbours on both sides.
 //
-// Retain policy: the page heap keeps free-but-resident pages up to
-// max(kMinRetainBytes, 10% of the bytes in use); past that the oldest
-// are released. `release_all()` (Heap::release_memory) releases every free
+// Retain policy: the page heap keeps free-but-resident pages while the
+// resident total stays within 10% over the sum of the heaps' goals (the size
+// each heap's pacer lets it reach before collecting: pages freed by a sweep
+// will be needed again before the next collection), and at least
+// max(kMinRetainBytes, 10% of the bytes in use); past that the oldest are
+// released. `release_all()` (Heap::release_memory) releases every free
 // page now.
 //
 // Resident accounting: in-use pages count as resident; a free span counts
@@ -25,7 +28,9 @@
 
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/set.hpp>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "runtime/pagemap.hpp"
@@ -47,12 +52,17 @@ class PageHeap {
  public:
   static constexpr std::size_t kMinRetainBytes = 8u << 20;
 
-  static PageHeap& instance();
+  static PageHeap& instance() {
+    PageHeap* h = instance_.load(std::memory_order_acquire);
+    return MOSS_LIKELY(h != nullptr) ? *h : create();
+  }
 
-  // A span of exactly `pages` pages in state `small` or `large` (the caller
-  // finishes initialising it). Null if the OS refuses address space.
-  // `dirty` is set when its pages may hold old data.
-  Span* allocate(std::size_t pages);
+  // A span of exactly `pages` pages in state `kind` (small or large; the
+  // caller finishes initialising it). Null if the OS refuses address space.
+  // `dirty` is set when its pages may hold old data. The page heap owns a
+  // span's `state`, `start` and `pages`: they change only under its lock,
+  // since it reads them for any neighbour, whoever owns that.
+  Span* allocate(std::size_t pages, SpanState kind = SpanState::small);
   // Takes an in-use span back.
   void free(Span* span);
   // Returns every free page to the OS.
@@ -67,12 +77,18 @@ class PageHeap {
   // naming the first problem, or null.
   const char* verify() const;
 
+  // Heaps report the size they are paced to reach (their goal); the
+  // scavenger keeps free pages resident up to 10% over the sum of goals.
+  void add_goal(std::int64_t delta_bytes) { goal_bytes_.fetch_add(delta_bytes, std::memory_order_relaxed); }
+
   // For fork(): lock before, unlock in both parent and child after.
   void lock_for_fork() { mutex_.lock(); }
   void unlock_after_fork() { mutex_.unlock(); }
 
  private:
   PageHeap() = default;
+  static PageHeap& create();
+  static std::atomic<PageHeap*> instance_;
 
   using FreeIndex = boost::intrusive::multiset<
       Span, boost::intrusive::member_hook<Span, FreeIndexHook, &Span::free_index_hook>,
@@ -100,6 +116,7 @@ class PageHeap {
   std::size_t free_pages_ = 0;
   std::size_t free_resident_pages_ = 0;
   std::size_t released_bytes_ = 0;
+  std::atomic<std::int64_t> goal_bytes_{0};
 };
 
 }  // namespace moss::detail

@@ -33,12 +33,16 @@ bool Span::refill_cache() {
 
 void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count,
                        bool pointer_free) {
-  state = kind;
+  MOSS_ASSERT(state == kind);  // set by the page heap, under its lock
+  static_cast<void>(kind);
   size_class = cls;
   slot_size = slot_bytes;
   slots = slot_count;
   magic = cls != 0 ? detail::size_class(cls).magic : 0;
   noscan = pointer_free;
+  scope_depth = 0;
+  escaped = 0;
+  has_finalizable = false;
   std::memset(bits_a, 0, sizeof bits_a);
   std::memset(bits_b, 0, sizeof bits_b);
   alloc_bits = bits_a;

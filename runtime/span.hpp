@@ -46,11 +46,16 @@ struct ObjectHeader {
 };
 static_assert(sizeof(ObjectHeader) == kHeaderSize);
 
-// gc_state bits shared by every collector. The low 30 bits are the
-// collector's own (the count and colours under refcount).
+// gc_state bits shared by every collector. The low 22 bits are the
+// collector's own (the count and colours under refcount). Bits 22..29 hold
+// the allocation site (runtime/escape/sites.hpp) of an object allocated into
+// a LocalScope, while kLocalBit says it has not escaped; both are cleared
+// when it escapes.
 inline constexpr std::uint32_t kFinalizedBit = 1u << 31;  // finalizer has run
-inline constexpr std::uint32_t kLocalBit = 1u << 30;      // lives in a LocalScope
-inline constexpr std::uint32_t kCollectorBits = kLocalBit - 1;
+inline constexpr std::uint32_t kLocalBit = 1u << 30;      // lives in a LocalScope, not escaped
+inline constexpr std::uint32_t kSiteShift = 22;
+inline constexpr std::uint32_t kSiteMask = 0xFFu << kSiteShift;
+inline constexpr std::uint32_t kCollectorBits = (1u << kSiteShift) - 1;
 
 inline ObjectHeader* header_of(void* payload) {
   return reinterpret_cast<ObjectHeader*>(static_cast<char*>(payload) - kHeaderSize);
@@ -85,6 +90,13 @@ struct Span {
   std::uint32_t free_index = 0;
   std::uint32_t alloc_count = 0;
   std::uint32_t swept_epoch = 0;  // the owner's sweep epoch this span was swept in
+  // Scope spans (runtime/escape/scope_spans.hpp): the depth of the LocalScope
+  // that owns the span (0: an ordinary heap span), how many of its objects
+  // escaped (an upper bound; explicit frees do not lower it), and whether
+  // any object in it has a finalizer.
+  std::uint32_t scope_depth = 0;
+  std::uint32_t escaped = 0;
+  bool has_finalizable = false;
   std::uint64_t free_cache = 0;
   std::uint64_t* alloc_bits = bits_a;
   std::uint64_t* mark_bits = bits_b;

@@ -20,6 +20,7 @@ SpanCache::SpanCache(SpanCacheOwner& owner) : owner_(owner) {
 }
 
 SpanCache::~SpanCache() {
+  MOSS_ASSERT(scopes_.empty());
   std::vector<Span*> all;
   for_each_span([&all](const Span& s) { all.push_back(const_cast<Span*>(&s)); });
   for (Span* s : all) {
@@ -44,14 +45,15 @@ void SpanCache::unlink(Span* s) {
       --unswept_spans_;
       break;
     case kCurrent: current_[s->size_class][s->noscan] = &empty_span_; break;
+    case kScopePool: scope_pool_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s)); break;
     default: break;
   }
   s->list = kNoList;
 }
 
-Span* SpanCache::new_span(std::size_t pages) {
+Span* SpanCache::new_span(std::size_t pages, SpanState kind) {
   owner_.before_growth(pages * kPageSize);
-  Span* s = PageHeap::instance().allocate(pages);
+  Span* s = PageHeap::instance().allocate(pages, kind);
   if (s == nullptr) {
     auto stats = PageHeap::instance().stats();
     throw OutOfMemory("moss: out of memory: the operating system refused " + std::to_string(pages * kPageSize) +
@@ -123,7 +125,7 @@ void* SpanCache::refill(std::size_t cls, bool noscan) {
   const SizeClass& c = size_class(cls);
   owner_.allocation_slow_path(c.slot_size);
   if (void* p = try_existing(cls, noscan)) return p;
-  Span* s = new_span(c.pages);
+  Span* s = new_span(c.pages, SpanState::small);
   // before_growth may have collected; space may have appeared meanwhile.
   if (current_[cls][noscan] != &empty_span_ || !partial_[cls][noscan].empty()) {
     if (void* p = try_existing(cls, noscan)) {
@@ -161,7 +163,7 @@ void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan) {
     unlink(s);
     if (sweep_span(s)) push(large_, s, kLarge);
   }
-  Span* s = new_span(pages);
+  Span* s = new_span(pages, SpanState::large);
   s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
   s->needs_zero = s->dirty;
   push(large_, s, kLarge);
@@ -171,19 +173,142 @@ void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan) {
   return finish(s, index, p);
 }
 
-Span* SpanCache::locate(const void* address, std::uint32_t& index) const {
-  Span* s = PageHeap::instance().lookup(address);
-  if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
-  if (s->state == SpanState::free) return nullptr;
-  const char* a = static_cast<const char*>(address);
-  if (a < s->start || a >= s->end()) return nullptr;
-  std::uint32_t i = s->index_of(address);
-  if (i >= s->slots) return nullptr;
-  // In a span not yet swept this cycle, the last marking decides.
-  bool live = s->swept_epoch == epoch_ ? s->is_allocated(i) : s->is_marked(i);
-  if (!live) return nullptr;
-  index = i;
-  return s;
+// --- local scopes ------------------------------------------------------------
+
+void SpanCache::begin_scope(ScopeSpans& scope, std::uint32_t depth) {
+  MOSS_ASSERT(!scope.is_linked() && scope.spans.empty());
+  if (scope.depth == 0) {  // first use of this record
+    for (auto& row : scope.current) {
+      row[0] = &empty_span_;
+      row[1] = &empty_span_;
+    }
+  }
+  scope.depth = depth;
+  scopes_.push_back(scope);
+}
+
+void SpanCache::end_scope(ScopeSpans& scope) {
+  for (std::size_t w = 0; w < std::size(scope.touched); ++w) {
+    for (std::uint64_t bits = scope.touched[w]; bits != 0; bits &= bits - 1) {
+      std::size_t e = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+      scope.current[e / 2][e % 2] = &empty_span_;
+    }
+    scope.touched[w] = 0;
+  }
+  scopes_.erase(ScopeList::s_iterator_to(scope));
+}
+
+void* SpanCache::refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
+  const SizeClass& c = size_class(cls);
+  Span*& cur = scope.current[cls][noscan];
+  // A full current span stays on the scope's list; slots freed behind its
+  // cache (explicit frees) are used first.
+  std::uint32_t index = 0;
+  if (cur != &empty_span_ && cur->free_slots() != 0 && cur->rewind_cache()) {
+    void* p = cur->take_from_cache(index);
+    cur->has_finalizable |= finalizable;
+    return finish(cur, index, p);
+  }
+  Span* s;
+  SpanList& pool = scope_pool_[cls][noscan];
+  if (!pool.empty()) {
+    s = &pool.front();
+    pool.pop_front();
+  } else {
+    s = new_span(c.pages, SpanState::small);
+    s->size_class = static_cast<std::uint8_t>(cls);
+    s->init_in_use(SpanState::small, static_cast<std::uint8_t>(cls), c.slot_size, c.slots, noscan);
+    s->needs_zero = s->dirty;
+  }
+  s->swept_epoch = epoch_;
+  s->scope_depth = scope.depth;
+  s->escaped = 0;
+  s->has_finalizable = finalizable;
+  s->list = kScope;
+  scope.spans.push_back(*s);
+  cur = s;
+  scope.touch(cls, noscan);
+  void* p = s->take_from_cache(index);
+  MOSS_ASSERT(p != nullptr);
+  return finish(s, index, p);
+}
+
+void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable) {
+  if (payload_bytes > (std::size_t{1} << 46)) {
+    throw OutOfMemory("moss: out of memory: a single object of " + std::to_string(payload_bytes) +
+                      " bytes is larger than the address space allows");
+  }
+  std::size_t pages = (payload_bytes + kSlotOffset + kHeaderSize + kPageSize - 1) / kPageSize;
+  Span* s = new_span(pages, SpanState::large);
+  s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
+  s->needs_zero = s->dirty;
+  s->scope_depth = scope.depth;
+  s->has_finalizable = finalizable;
+  s->list = kScope;
+  scope.spans.push_back(*s);
+  std::uint32_t index = 0;
+  void* p = s->take_from_cache(index);
+  MOSS_ASSERT(p != nullptr && index == 0);
+  return finish(s, index, p);
+}
+
+void SpanCache::release_scope_slot(Span* s, std::uint32_t i, void* payload) {
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  header_of(payload)->type = TypeRegistry::kNoType;
+  poison_memory(payload, bytes);
+  ++freed_objects_;
+  freed_bytes_ += bytes;
+  s->release_slot(i);
+}
+
+void SpanCache::release_scope_span(Span* s) {
+  MOSS_ASSERT(!s->list_hook.is_linked());
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  std::uint32_t words = (s->slots + 63) / 64;
+#if MOSS_DEBUG || MOSS_ASAN
+  for (std::uint32_t w = 0; w < words; ++w) {
+    for (std::uint64_t bits = s->alloc_bits[w]; bits != 0; bits &= bits - 1) {
+      void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
+      header_of(p)->type = TypeRegistry::kNoType;
+      poison_memory(p, bytes);
+    }
+  }
+#endif
+  freed_objects_ += s->alloc_count;
+  freed_bytes_ += std::uint64_t{s->alloc_count} * bytes;
+  s->scope_depth = 0;
+  s->list = kNoList;
+  SpanList* pool = s->state == SpanState::small ? &scope_pool_[s->size_class][s->noscan] : nullptr;
+  if (pool == nullptr || pool->size() >= kScopePoolSpans) {
+    return_span(s);
+    return;
+  }
+  if (s->alloc_count != 0) s->needs_zero = true;
+  std::memset(s->alloc_bits, 0, sizeof(std::uint64_t) * words);
+  std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * words);
+  s->alloc_count = 0;
+  s->free_index = 0;
+  s->free_cache = 0;
+  s->refill_cache();
+  push(*pool, s, kScopePool);
+}
+
+void SpanCache::adopt_scope_span(Span* s) {
+  MOSS_ASSERT(!s->list_hook.is_linked());
+  if (s->alloc_count == 0) {
+    release_scope_span(s);
+    return;
+  }
+  s->scope_depth = 0;
+  s->list = kNoList;
+  if (s->state == SpanState::large) {
+    push(large_, s, kLarge);
+    return;
+  }
+  s->free_index = 0;
+  s->free_cache = 0;
+  bool room = s->refill_cache();
+  push(room ? partial_[s->size_class][s->noscan] : full_[s->size_class][s->noscan], s, room ? kPartial : kFull);
 }
 
 void* SpanCache::find_object(const void* address) const {
@@ -212,6 +337,7 @@ void SpanCache::free_located(Span* s, std::uint32_t i, void* payload) {
   ++freed_objects_;
   freed_bytes_ += bytes;
   s->release_slot(i);
+  if (s->list == kScope) return;  // the scope's exit disposes of the span
   if (s->state == SpanState::large) {
     unlink(s);
     return_span(s);
@@ -231,6 +357,13 @@ void SpanCache::start_sweep() {
   MOSS_ASSERT(unswept_spans_ == 0);
   ++epoch_;
   sweep_cursor_ = 1;
+  // Scope spans are not swept: their objects live until the scope ends.
+  for (ScopeSpans& scope : scopes_) {
+    for (Span& s : scope.spans) {
+      std::memset(s.mark_bits, 0, sizeof(std::uint64_t) * ((s.slots + 63) / 64));
+      s.swept_epoch = epoch_;
+    }
+  }
   for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
     for (int k = 0; k < 2; ++k) {
       if (current_[c][k] != &empty_span_) {

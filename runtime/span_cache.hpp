@@ -26,6 +26,13 @@
 // queued; the heap runs the queue outside the collector and frees each
 // object on the next cycle if it is still unreachable.
 //
+// Scope spans (runtime/escape/scope_spans.hpp) belong to an open LocalScope
+// and sit on its list (kScope), not on the lists above: sweeping never
+// frees them (start_sweep only clears their mark bits), and their memory
+// goes back only through release_scope_slot / release_scope_span /
+// adopt_scope_span when the scope ends. Spans a scope emptied are kept in a
+// small pool per class (kScopePool) for the next scope to reuse.
+//
 // Invariants: outside marking, every mark bit is clear; a span is in
 // exactly one list (ListKind) or is a current span; alloc_count matches the
 // alloc bits; heap_bytes is the sum of the spans' bytes.
@@ -36,6 +43,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/escape/scope_spans.hpp"
 #include "runtime/page_heap.hpp"
 #include "runtime/poison.hpp"
 #include "runtime/span.hpp"
@@ -55,7 +63,11 @@ class SpanCacheOwner {
   ~SpanCacheOwner() = default;
 };
 
-enum ListKind : std::uint8_t { kNoList = 0, kCurrent, kPartial, kFull, kUnswept, kLarge, kLargeUnswept };
+enum ListKind : std::uint8_t {
+  kNoList = 0, kCurrent, kPartial, kFull, kUnswept, kLarge, kLargeUnswept,
+  kScope,      // on an open LocalScope's list (ScopeSpans::spans)
+  kScopePool,  // empty, kept for the next scope's use
+};
 
 struct SweepTotals {
   std::uint64_t freed_objects = 0;
@@ -80,6 +92,37 @@ class SpanCache {
   }
   void* allocate_large(std::size_t payload_bytes, bool noscan);
 
+  // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
+  // unused ScopeSpans in at `depth`; end_scope unlinks it and leaves its
+  // spans on scope.spans for the caller to dispose of, one by one, with
+  // release_scope_slot, release_scope_span or adopt_scope_span.
+  void begin_scope(ScopeSpans& scope, std::uint32_t depth);
+  void end_scope(ScopeSpans& scope);
+  // The scope allocation fast path: like allocate_small, from the scope's
+  // own current span. `finalizable` marks the span for the exit path.
+  MOSS_INLINE void* allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
+    Span* s = scope.current[cls][noscan];
+    std::uint32_t index = 0;
+    void* p = s->take_from_cache(index);
+    if (MOSS_UNLIKELY(p == nullptr)) return refill_scoped(scope, cls, noscan, finalizable);
+    s->has_finalizable |= finalizable;
+    return finish(s, index, p);
+  }
+  void* allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable);
+  // Frees one object of a scope span that has left its scope (slot i).
+  void release_scope_slot(Span* s, std::uint32_t i, void* payload);
+  // Frees every object still allocated in `s` (taken off its scope's list)
+  // and keeps the span for reuse or gives it back.
+  void release_scope_span(Span* s);
+  // Hands `s` (taken off its scope's list) to the heap's ordinary lists
+  // with the objects it still holds; an empty span is released instead.
+  void adopt_scope_span(Span* s);
+  // Scope bytes reclaimed at scope exit: taken off the pacer's clock, so
+  // scope allocation does not bring collections forward.
+  void forget_allocation(std::uint64_t bytes) {
+    allocated_at_mark_ += bytes < bytes_since_mark() ? bytes : bytes_since_mark();
+  }
+
   // Explicit free of a live object start. Throws UsageError for anything
   // else (null, foreign, interior, already free).
   void free_object(void* payload);
@@ -92,7 +135,21 @@ class SpanCache {
   Span* span_of(const void* payload) const { return PageHeap::instance().lookup(payload); }
   // The span and slot of `address` if it is inside a live object of this
   // cache (the marker's entry point). Returns null otherwise.
-  Span* locate(const void* address, std::uint32_t& index) const;
+  MOSS_INLINE Span* locate(const void* address, std::uint32_t& index) const {
+    Span* s = PageHeap::instance().lookup(address);
+    // Only this cache's in-use spans have this owner; a stale pagemap entry
+    // inside a free span may name a reused record, hence the bounds check.
+    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
+    const char* a = static_cast<const char*>(address);
+    if (a < s->start || a >= s->end()) return nullptr;
+    std::uint32_t i = s->index_of(address);
+    if (i >= s->slots) return nullptr;
+    // In a span not yet swept this cycle, the last marking decides.
+    bool live = s->swept_epoch == epoch_ ? s->is_allocated(i) : s->is_marked(i);
+    if (!live) return nullptr;
+    index = i;
+    return s;
+  }
 
   // Payload bytes of the object at `payload`.
   static std::size_t payload_size(const Span* s) { return s->slot_size - kHeaderSize; }
@@ -122,6 +179,14 @@ class SpanCache {
     }
     for (const Span& s : large_) f(s);
     for (const Span& s : large_unswept_) f(s);
+    for (const ScopeSpans& scope : scopes_) {
+      for (const Span& s : scope.spans) f(s);
+    }
+    for (std::size_t c = 0; c < kNumSizeClasses; ++c) {
+      for (int k = 0; k < 2; ++k) {
+        for (const Span& s : scope_pool_[c][k]) f(s);
+      }
+    }
   }
 
   // Statistics.
@@ -166,8 +231,9 @@ class SpanCache {
   }
   static constexpr char kZero16[16] = {};
   MOSS_NOINLINE void* refill(std::size_t cls, bool noscan);
+  MOSS_NOINLINE void* refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable);
   void* try_existing(std::size_t cls, bool noscan);
-  Span* new_span(std::size_t pages);
+  Span* new_span(std::size_t pages, SpanState kind);
   void return_span(Span* s);
   // Sweeps one span; returns false if it was emptied and given back.
   bool sweep_span(Span* s);
@@ -184,6 +250,9 @@ class SpanCache {
   SpanList unswept_[kNumSizeClasses][2];
   SpanList large_;
   SpanList large_unswept_;
+  ScopeList scopes_;                                 // open scopes, outermost first
+  SpanList scope_pool_[kNumSizeClasses][2];          // emptied scope spans for reuse
+  static constexpr std::size_t kScopePoolSpans = 2;  // per class and scan kind
   std::vector<void*> finalize_queue_;
   bool allocate_black_ = false;
   std::uint32_t epoch_ = 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Counts test cases in a meson test log and prints "N passed, M failed".
 
-Each doctest executable reports its own case counts in its summary line;
+Each doctest executable reports its own case counts in its summary line,
+and a plain test program may end with its own "N passed, M failed" line;
 any other test counts as one case, passed or failed by its result. Exits 1
 if anything failed or the log is missing. Called by tools/check.
 """
@@ -10,6 +11,7 @@ import re
 import sys
 
 SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
+PLAIN = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 
 
 def main(path):
@@ -25,7 +27,7 @@ def main(path):
             continue
         t = json.loads(line)
         out = (t.get("stdout") or "") + (t.get("stderr") or "")
-        m = SUMMARY.findall(out)
+        m = [(0, p, f) for p, f in PLAIN.findall(out)] or SUMMARY.findall(out)
         ok = t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP")
         if m:
             _, p, f = (int(x) for x in m[-1])

@@ -45,10 +45,30 @@ class MarkSweep final : public CollectorBase {
     *slot = value;
   }
   void collect() override;
+  // An escaped object may be known to the marker only through the scope it
+  // left: shading it keeps this cycle from missing it.
+  void on_escape(void* object) override {
+    if (marking_) shade(object);
+  }
+  // Scope exit may free objects that are on the mark stack or hold weak
+  // slots recorded this cycle: from now until marking ends, both are
+  // checked before use.
+  void before_local_reclaim() override {
+    if (marking_) stale_entries_ = true;
+  }
   void fill_stats(HeapStats&) const override {}
   const char* verify() override;
   void shutdown() override {
     if (marking_) stop_marking();
+    report_goal(0);
+  }
+  ~MarkSweep() override { report_goal(0); }
+
+  // Tells the page heap how large this heap may grow before collecting, so
+  // the scavenger keeps pages it will need again.
+  void report_goal(std::uint64_t bytes) {
+    PageHeap::instance().add_goal(static_cast<std::int64_t>(bytes) - static_cast<std::int64_t>(reported_goal_));
+    reported_goal_ = bytes;
   }
 
   // The tracing core's entry: shades `address`'s object grey if it is a
@@ -126,6 +146,7 @@ class MarkSweep final : public CollectorBase {
   std::vector<Grey> grey_;
   std::vector<void**> weak_slots_;
   bool marking_ = false;
+  bool stale_entries_ = false;  // a scope freed objects while marking
   bool verify_each_cycle_ = false;
   bool explain_roots_ = false;
   std::uint64_t marked_bytes_ = 0;
@@ -133,6 +154,7 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t goal_ = 0;     // heap_live at which marking must be done
   std::uint64_t trigger_ = 0;  // heap_live at which marking starts
   std::uint64_t base_live_ = 0;
+  std::uint64_t reported_goal_ = 0;
   double assist_ratio_ = 0;    // scan bytes owed per byte allocated
   double debt_ = 0;
   std::uint64_t allocated_seen_ = 0;
@@ -143,12 +165,16 @@ void MarkSweep::set_goal(std::uint64_t live) {
   base_live_ = live;
   if (o.gc_percent < 0) {
     goal_ = trigger_ = std::numeric_limits<std::uint64_t>::max();
+    report_goal(0);
     return;
   }
   double growth = 1.0 + o.gc_percent / 100.0;
   goal_ = std::max<std::uint64_t>(o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth));
   std::uint64_t runway = goal_ - std::min(goal_, live);
   trigger_ = o.incremental ? live + runway / 2 : goal_;
+  // The goal counts payload bytes; spans hold a little more (slot rounding,
+  // partly filled spans).
+  report_goal(goal_ + goal_ / 4);
   // Expect to scan about as much as was live last time; spread it over
   // the allocation between trigger and goal.
   std::uint64_t window = std::max<std::uint64_t>(goal_ - trigger_, 1u << 20);
@@ -198,7 +224,7 @@ void MarkSweep::start_marking() {
   }
   Pause pause(heap_.pauses(), &heap_.root_scan_us);
   marking_ = true;
-  barrier_users.fetch_add(1, std::memory_order_relaxed);
+  collector_barrier_on();
   cache.set_allocate_black(true);
   marked_bytes_ = marked_objects_ = 0;
   debt_ = 0;
@@ -219,6 +245,7 @@ bool MarkSweep::drain(std::size_t budget) {
     if (work >= budget) return false;
     Grey g = grey_.back();
     grey_.pop_back();
+    if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);
     work += g.bytes + 16;
@@ -228,8 +255,9 @@ bool MarkSweep::drain(std::size_t budget) {
 
 void MarkSweep::stop_marking() {
   marking_ = false;
+  stale_entries_ = false;
   heap_.cache().set_allocate_black(false);
-  barrier_users.fetch_sub(1, std::memory_order_relaxed);
+  collector_barrier_off();
 }
 
 void MarkSweep::finish_marking() {
@@ -240,6 +268,7 @@ void MarkSweep::finish_marking() {
     drain(std::numeric_limits<std::size_t>::max());
     if (verify_each_cycle_) check_no_black_to_white();
     for (void** slot : weak_slots_) {
+      if (stale_entries_ && heap_.cache().find_object(slot) == nullptr) continue;
       if (*slot != nullptr && heap_.cache().find_object(*slot) != nullptr) {
         std::uint32_t i = 0;
         Span* s = heap_.cache().locate(*slot, i);
@@ -270,7 +299,7 @@ void MarkSweep::collect() {
       }
       PhaseTimer t(heap_.root_scan_us);
       marking_ = true;
-      barrier_users.fetch_add(1, std::memory_order_relaxed);
+      collector_barrier_on();
       cache.set_allocate_black(true);
       marked_bytes_ = marked_objects_ = 0;
       weak_slots_.clear();
@@ -282,6 +311,7 @@ void MarkSweep::collect() {
       drain(std::numeric_limits<std::size_t>::max());
       if (verify_each_cycle_) check_no_black_to_white();
       for (void** slot : weak_slots_) {
+        if (stale_entries_ && cache.find_object(slot) == nullptr) continue;
         std::uint32_t i = 0;
         Span* s = *slot != nullptr ? cache.locate(*slot, i) : nullptr;
         if (s != nullptr && !s->is_marked(i)) *slot = nullptr;

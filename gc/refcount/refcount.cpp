@@ -67,7 +67,7 @@ class ChildVisitor final : public Visitor {
 class RefCount final : public CollectorBase {
  public:
   explicit RefCount(HeapImpl& heap) : CollectorBase(heap) {
-    barrier_users.fetch_add(1, std::memory_order_relaxed);
+    collector_barrier_on();
     allocated_at_last_ = heap.cache().allocated_bytes();
     // Reconcile a few times per heap-goal's worth of allocation.
     bytes_threshold_ = std::max<std::uint64_t>(64u << 10, heap.options().min_heap_bytes / 4);
@@ -90,6 +90,24 @@ class RefCount final : public CollectorBase {
   }
   void before_explicit_free(void* object) override;
   bool explicit_free_hook_wanted() const override { return true; }
+  // A local object was never logged; as a heap object it must be.
+  void on_escape(void* object) override {
+    if (shut_down_) return;
+    std::uint32_t s = state(object);
+    if (count_of(s) == 0 && (s & kDying) == 0) push_zct(object);
+  }
+  // Dead objects waiting for the next batch may be scope-local: free them
+  // now, before the scope frees their memory under the dead list.
+  void before_local_reclaim() override {
+    if (busy_ || shut_down_ || dead_.empty()) return;
+    busy_ = true;
+    while (!dead_.empty()) {
+      void* p = dead_.back();
+      dead_.pop_back();
+      free_dead(p);
+    }
+    busy_ = false;
+  }
   void collect() override;
   void fill_stats(HeapStats& s) const override {
     s.rc_increments = increments_;
@@ -102,7 +120,7 @@ class RefCount final : public CollectorBase {
   void shutdown() override {
     if (shut_down_) return;
     shut_down_ = true;
-    barrier_users.fetch_sub(1, std::memory_order_relaxed);
+    collector_barrier_off();
   }
 
  private:
@@ -177,6 +195,7 @@ class RefCount final : public CollectorBase {
   std::vector<void*> held_externally_;
   std::vector<void*> work_;
   std::vector<void*> children_;
+  std::vector<void*> explicit_children_;
   std::vector<void**> weak_scratch_;
   std::unordered_map<void*, std::vector<void**>> weak_by_target_;
   std::size_t zct_threshold_ = kZctThreshold;
@@ -267,7 +286,8 @@ void RefCount::before_explicit_free(void* object) {
   state(object) |= kDying;
   clear_weak_targets(object);
   weak_scratch_.clear();
-  std::vector<void*> children;
+  std::vector<void*>& children = explicit_children_;
+  children.clear();
   for_children(object, [&children](void* c) { children.push_back(c); }, &weak_scratch_);
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
@@ -455,9 +475,16 @@ void RefCount::collect() {
     scan_external();
     external_ = marked_;
     reconcile(std::numeric_limits<std::size_t>::max());
-    cycle_collect();
-    if (stuck_ != 0) backup_trace();
-    reconcile(std::numeric_limits<std::size_t>::max());
+    // Freeing one cycle can turn what it referenced into new candidates (or
+    // zero counts): repeat until a pass frees nothing, so that collect()
+    // leaves no unreachable object behind.
+    for (int pass = 0; pass < 64; ++pass) {
+      std::uint64_t freed_before = heap_.cache().freed_objects();
+      cycle_collect();
+      if (stuck_ != 0) backup_trace();
+      reconcile(std::numeric_limits<std::size_t>::max());
+      if (heap_.cache().freed_objects() == freed_before) break;
+    }
     clear_marks();
     external_.clear();
     busy_ = false;
@@ -493,7 +520,7 @@ void RefCount::scan_black(void* root) {
   while (!stack.empty()) {
     void* x = stack.back();
     stack.pop_back();
-    for_children(x, [this, &stack](void* c) {
+    for_children(x, [&stack](void* c) {
       std::uint32_t n = count_of(state(c));
       if (n != kMaxCount) set_count(c, n + 1);
       if (color_of(state(c)) != kBlack) {
@@ -730,7 +757,10 @@ const char* RefCount::verify() {
     auto it = expected.find(p);
     std::uint64_t want = it == expected.end() ? 0 : it->second;
     if (want != c) return "a reference count disagrees with the references found by tracing";
-    if (c == 0 && (state(p) & kInZct) == 0) return "an object with a zero count is not in the zero-count table";
+    // Scope-local objects join the ZCT only when they escape.
+    if (c == 0 && (state(p) & (kInZct | kLocalBit)) == 0) {
+      return "an object with a zero count is not in the zero-count table";
+    }
   }
   for (const auto& [target, slots] : weak_by_target_) {
     if (!owned(target)) return "the weak-slot table names an object that is not live";

@@ -30,6 +30,7 @@
 namespace moss {
 
 namespace detail { class HeapImpl; }
+class AllocSite;  // moss/local_scope.hpp
 
 enum class Collector : std::uint8_t {
   mark_sweep,  // incremental tri-color mark-sweep
@@ -98,6 +99,7 @@ struct HeapStats {
   std::uint64_t local_objects = 0;      // allocated into a LocalScope
   std::uint64_t local_reclaimed = 0;    // reclaimed at scope exit
   std::uint64_t local_escaped = 0;      // became heap objects
+  std::uint64_t local_rescued = 0;      // debug builds: escaped because a stack pointer outlived the scope
   // Coroutine stacks.
   std::uint64_t stack_growths = 0;
 };
@@ -121,6 +123,28 @@ struct TypeInfo {
   std::uint32_t flags = 0;
 };
 
+// Where an allocation site's objects go (moss/local_scope.hpp).
+enum class SitePolicy : std::uint8_t {
+  heap,      // always the heap
+  local,     // the innermost open LocalScope (the heap when none is open)
+  adaptive,  // local until the site's escapes pass a threshold, then heap
+};
+
+// One allocation site as a heap saw it (Heap::escape_profile()).
+struct SiteProfile {
+  const char* name = "";
+  SitePolicy policy = SitePolicy::heap;
+  bool local = false;                 // allocating locally now (adaptive: not flipped)
+  std::uint64_t allocations = 0;      // at this site on this heap, local or not
+  std::uint64_t local_allocations = 0;
+  std::uint64_t escapes = 0;          // of its local objects
+  std::uint64_t bytes = 0;            // requested payload bytes of all its allocations
+};
+
+// A sampling allocation hook (Heap::set_alloc_sampler): called with a newly
+// allocated object, its requested size and the context given.
+using AllocSampler = void (*)(void* object, std::size_t bytes, void* context);
+
 // A root callback: reports references the embedder holds elsewhere (an
 // interpreter's value stack, say) by calling the visitor on each.
 using RootCallback = void (*)(Visitor& visitor, void* context);
@@ -141,6 +165,21 @@ class Heap {
   // Allocates `bytes` of zeroed payload, 16-byte aligned, for an object of
   // `type`. May run collector work first. Throws OutOfMemory.
   void* allocate(TypeIndex type, std::size_t bytes);
+  // The same at a named allocation site: into the innermost open LocalScope
+  // of this heap if the site allocates locally (see moss/local_scope.hpp),
+  // on the heap otherwise. Counted in escape_profile().
+  void* allocate(TypeIndex type, std::size_t bytes, AllocSite& site);
+
+  // Every allocation site this heap has allocated at, with its counts.
+  std::vector<SiteProfile> escape_profile() const;
+
+  // Calls `sampler(object, bytes, context)` for about one allocation per
+  // `rate_bytes` bytes allocated (heap and scope allocations alike): the
+  // distance between samples is drawn from an exponential distribution with
+  // that mean, as Go's MemProfileRate and tcmalloc do, so every byte has the
+  // same chance of being sampled. A rate of 0 or a null sampler turns it
+  // off; off, it costs nothing. The sampler must not allocate on this heap.
+  void set_alloc_sampler(std::size_t rate_bytes, AllocSampler sampler, void* context = nullptr);
 
   // Stores `value` into `*slot` of the managed object `holder`, through the
   // barrier. `value` may be null, a word that is not a reference (a tagged

@@ -3,8 +3,10 @@
 #pragma once
 
 #include "moss/allocation.hpp"
+#include "moss/coroutine.hpp"
 #include "moss/errors.hpp"
 #include "moss/heap.hpp"
+#include "moss/local_scope.hpp"
 #include "moss/member.hpp"
 #include "moss/root.hpp"
 #include "moss/visitor.hpp"

@@ -11,9 +11,14 @@
 //  - any other segment with `saved_sp` set is scanned from `saved_sp` to
 //    `base`; one with `saved_sp == nullptr` (not started, or finished) is
 //    skipped.
-// Whoever switches away from a stack (Coroutine::resume, Yield) first spills
-// the callee-saved registers into a buffer in its own frame and then records
-// `saved_sp` at or below that buffer, so the registers are inside the range.
+// Whoever switches away from a stack must make sure its callee-saved
+// registers end up inside [saved_sp, base) before anything can collect.
+// moss's coroutines switch with Boost.Context's jump_fcontext, which pushes
+// those registers onto the stack it leaves and hands the side it enters that
+// stack pointer; the entered side stores it as the left segment's
+// `saved_sp` before running any other code (runtime/stacks/coroutine.cpp).
+// Code that switches stacks some other way spills with
+// with_spilled_registers and records `saved_sp` at or below the spill area.
 #pragma once
 
 #include <boost/intrusive/list.hpp>
@@ -41,7 +46,8 @@ using StackSegmentList =
 StackSegment& thread_stack();
 
 // The segment now executing on this thread: thread_stack() outside any
-// coroutine. Coroutine switches update it.
+// coroutine. Coroutine switches update it (it is the segment of
+// ThreadSwitch::core, see include/moss/coroutine.hpp).
 StackSegment*& current_stack();
 
 // Runs f(sp) with every callee-saved register spilled into this call's frame

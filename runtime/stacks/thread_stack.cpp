@@ -1,16 +1,30 @@
-// runtime/stacks/thread_stack.cpp — the bounds of each thread's own stack.
+// runtime/stacks/thread_stack.cpp — the bounds of each thread's own stack,
+// and the per-thread switching state.
 //
 // Owns the thread-local descriptions of the thread's stack and of the stack
-// segment now executing. Called by the heap (to remember its owner thread's
-// stack) and by coroutine switches.
+// segment now executing. The latter is the segment of `thread_switch.core`
+// (declared in include/moss/coroutine.hpp, because resume() and yield()
+// update it inline): the running coroutine's core, or the thread's own. Called by the
+// heap (to remember its owner thread's stack), by the collectors, and by
+// coroutine switches.
 #include <pthread.h>
 
 #include <cstdio>
 #include <cstdlib>
 
+#include "moss/coroutine.hpp"
 #include "runtime/stacks/stack_segment.hpp"
 
 namespace moss::detail {
+
+constinit CoroutineCore unprepared_thread;
+thread_local constinit ThreadSwitch thread_switch{&unprepared_thread, nullptr};
+
+namespace {
+// The thread's own stack as a switch sees it: what thread_switch.core is
+// outside any coroutine once the thread has used coroutines or check_stack.
+thread_local constinit CoroutineCore thread_core;
+}  // namespace
 
 namespace {
 StackSegment describe_thread_stack() {
@@ -36,9 +50,14 @@ StackSegment& thread_stack() {
 }
 
 StackSegment*& current_stack() {
-  static thread_local StackSegment* current = nullptr;
-  if (current == nullptr) current = &thread_stack();
-  return current;
+  ThreadSwitch& t = thread_switch;
+  if (t.core == &unprepared_thread) {
+    StackSegment& own = thread_stack();
+    thread_core.segment = &own;
+    thread_core.saved_sp = &own.saved_sp;
+    t.core = &thread_core;
+  }
+  return t.core->segment;
 }
 
 }  // namespace moss::detail

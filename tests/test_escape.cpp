@@ -1,0 +1,531 @@
+// tests/test_escape.cpp — local scopes: what is reclaimed at scope exit,
+// each route by which an object escapes (and keeps what it reaches alive),
+// nesting, coroutines, misuse, allocation-site profiles and the sampling
+// allocation hook, under every collector.
+//
+// Pointers to scope-local objects are made and dropped inside non-inlined
+// helpers, below the scope object's frame: debug builds treat a pointer
+// found above the scope object at its exit as a broken contract and keep the
+// object.
+#include <doctest/doctest.h>
+
+#include <moss/moss.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "support.hpp"
+
+using moss_test::collectors;
+using moss_test::FinNode;
+using moss_test::Node;
+using moss_test::scrub_and_collect;
+
+namespace {
+
+moss::HeapOptions opts(moss::Collector c) {
+  moss::HeapOptions o;
+  o.collector = c;
+  return o;
+}
+
+bool stress_mode() {
+  const char* s = std::getenv("MOSS_GC_STRESS");
+  return s != nullptr && *s != '\0' && *s != '0';
+}
+
+struct Blob {
+  long words[6];
+};
+
+// Builds `lists` local lists of `length` nodes each, plus `fins` finalizable
+// nodes; returns the sum of the list values (all in the scope).
+[[gnu::noinline]] long fill_scope(moss::LocalScope& scope, int lists, int length, int fins) {
+  long sum = 0;
+  for (int l = 0; l < lists; ++l) {
+    Node* head = nullptr;
+    for (int i = 0; i < length; ++i) {
+      Node* n = scope.make<Node>(i);
+      n->right = head;
+      head = n;
+    }
+    for (Node* n = head; n != nullptr; n = n->right) sum += n->value;
+  }
+  for (int i = 0; i < fins; ++i) scope.make<FinNode>(i);
+  for (int i = 0; i < 10; ++i) scope.make<Blob>();
+  return sum;
+}
+
+// A local chain of three nodes with values v, v+1, v+2 (head first).
+[[gnu::noinline]] Node* local_chain(moss::LocalScope& scope, long v) {
+  Node* a = scope.make<Node>(v);
+  a->left = scope.make<Node>(v + 1);
+  a->left->left = scope.make<Node>(v + 2);
+  return a;
+}
+
+long chain_sum(const Node* n) {
+  long s = 0;
+  for (; n != nullptr; n = n->left) s += n->value;
+  return s;
+}
+
+[[gnu::noinline]] void store_into_heap(moss::LocalScope& scope, Node* holder) {
+  holder->left = local_chain(scope, 10);
+  fill_scope(scope, 1, 20, 0);  // garbage beside it
+}
+
+[[gnu::noinline]] void make_rooted(moss::LocalScope& scope, moss::Root<Node>& root) {
+  root = local_chain(scope, 20);
+  fill_scope(scope, 1, 20, 0);
+}
+
+[[gnu::noinline]] Node* escape_explicitly(moss::Heap& heap, moss::LocalScope& scope) {
+  fill_scope(scope, 1, 20, 0);
+  return moss::escape(heap, local_chain(scope, 30));
+}
+
+// Inside an open outer scope: an inner scope's chain stored into an outer
+// object escapes, survives collections while the outer scope is open, and
+// the outer object itself is reclaimed when the outer scope ends.
+[[gnu::noinline]] long through_outer_object(moss::Heap& heap, moss::LocalScope& outer) {
+  Node* o = outer.make<Node>(1);
+  {
+    moss::LocalScope inner(heap);
+    o->left = local_chain(inner, 40);
+    fill_scope(inner, 1, 10, 0);
+  }
+  scrub_and_collect(heap);
+  return chain_sum(o->left);
+}
+
+[[gnu::noinline]] void hand_to_coroutine(moss::LocalScope& scope, moss::Coroutine& co) {
+  co.resume(local_chain(scope, 50));
+}
+
+[[gnu::noinline]] long hold_across_yield(moss::LocalScope& scope, moss::Yield& yield) {
+  Node* chain = local_chain(scope, 70);
+  yield();
+  return chain_sum(chain);
+}
+
+[[gnu::noinline]] void leave_pointer_above(moss::Heap& heap, Node** slot) {
+  moss::LocalScope scope(heap);
+  *slot = local_chain(scope, 60);
+}
+
+[[gnu::noinline]] void* site_allocation(moss::Heap& heap, moss::AllocSite& site) {
+  return heap.allocate(moss::type_index<Blob>(), sizeof(Blob), site);
+}
+
+[[gnu::noinline]] void site_round(moss::Heap& heap, moss::AllocSite& site, int n, int escape_every) {
+  moss::LocalScope scope(heap);
+  for (int i = 0; i < n; ++i) {
+    void* p = site_allocation(heap, site);
+    if (escape_every != 0 && i % escape_every == 0) moss::escape(heap, p);
+  }
+}
+
+const moss::SiteProfile* find_site(const std::vector<moss::SiteProfile>& profile, const std::string& name) {
+  for (const moss::SiteProfile& p : profile) {
+    if (name == p.name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("objects that do not escape are reclaimed at scope exit without a collection") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::HeapStats before = heap.stats();
+    long finalized = FinNode::finalized;
+    {
+      moss::LocalScope scope(heap);
+      CHECK(fill_scope(scope, 10, 100, 50) == 10 * (99 * 100 / 2));
+    }
+    moss::HeapStats after = heap.stats();
+    std::uint64_t made = 10 * 100 + 50 + 10;
+    CHECK(after.local_objects - before.local_objects == made);
+    CHECK(after.local_reclaimed - before.local_reclaimed == made);
+    CHECK(after.local_escaped == before.local_escaped);
+    CHECK(FinNode::finalized - finalized == 50);
+    CHECK(after.freed_objects - before.freed_objects == made);
+    if (!stress_mode()) CHECK(after.collections == before.collections);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a scope reuses its spans: repeated scopes do not grow the heap") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    {
+      moss::LocalScope scope(heap);
+      fill_scope(scope, 4, 100, 0);
+    }
+    std::size_t bytes = heap.stats().heap_bytes;
+    for (int round = 0; round < 200; ++round) {
+      moss::LocalScope scope(heap);
+      fill_scope(scope, 4, 100, 0);
+    }
+    CHECK(heap.stats().heap_bytes == bytes);
+    CHECK(heap.stats().local_reclaimed == 201u * (400 + 10));
+  }
+}
+
+TEST_CASE("a local object stored into a heap object escapes with the local objects it reaches") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> holder(heap, moss::make<Node>(heap, 0));
+    moss::HeapStats before = heap.stats();
+    {
+      moss::LocalScope scope(heap);
+      store_into_heap(scope, holder.get());
+    }
+    moss::HeapStats after = heap.stats();
+    CHECK(after.local_escaped - before.local_escaped == 3);
+    CHECK(after.local_reclaimed - before.local_reclaimed == 20 + 10);
+    for (int i = 0; i < 3; ++i) {
+      scrub_and_collect(heap);
+      moss::make<Node>(heap, 99);  // reuse freed memory if anything was wrongly freed
+      CHECK(chain_sum(holder->left) == 10 + 11 + 12);
+    }
+    heap.verify();
+    // Once dropped, the escaped objects are ordinary garbage.
+    holder->left = nullptr;
+    scrub_and_collect(heap);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a local object stored into an outer scope's object escapes") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::HeapStats before = heap.stats();
+    {
+      moss::LocalScope outer(heap);
+      CHECK(through_outer_object(heap, outer) == 40 + 41 + 42);
+      CHECK(heap.stats().local_escaped - before.local_escaped == 3);
+    }
+    moss::HeapStats after = heap.stats();
+    CHECK(after.local_reclaimed - before.local_reclaimed == 10 + 10 + 1);
+    scrub_and_collect(heap);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a Root makes its local target escape") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> root(heap);
+    {
+      moss::LocalScope scope(heap);
+      make_rooted(scope, root);
+    }
+    CHECK(heap.stats().local_escaped == 3);
+    for (int i = 0; i < 2; ++i) {
+      scrub_and_collect(heap);
+      moss::make<Node>(heap, 99);
+      CHECK(chain_sum(root.get()) == 20 + 21 + 22);
+    }
+    heap.verify();
+  }
+}
+
+TEST_CASE("moss::escape keeps an object and what it reaches past its scope") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> keep(heap);
+    {
+      moss::LocalScope scope(heap);
+      keep = escape_explicitly(heap, scope);
+    }
+    CHECK(heap.stats().local_escaped == 3);
+    CHECK(heap.stats().local_reclaimed == 20 + 10);
+    scrub_and_collect(heap);
+    CHECK(chain_sum(keep.get()) == 30 + 31 + 32);
+    CHECK_THROWS_AS(moss::escape(heap, reinterpret_cast<Node*>(&keep)), moss::UsageError);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a suspended coroutine holding a local object makes it escape at scope exit") {
+  // doctest swaps its own SIGSEGV handler in around each case; stack growth
+  // needs moss's in front.
+  moss::reinstall_stack_fault_handler();
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    long seen = 0;
+    moss::Coroutine co(heap, [&seen](moss::Yield& yield) {
+      auto* held = static_cast<Node*>(yield.received());
+      yield();
+      seen = chain_sum(held);
+    });
+    {
+      moss::LocalScope scope(heap);
+      hand_to_coroutine(scope, co);
+    }
+    CHECK(heap.stats().local_escaped == 3);
+    scrub_and_collect(heap);
+    moss::make<Node>(heap, 99);
+    co.resume();
+    CHECK(co.done());
+    CHECK(seen == 50 + 51 + 52);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a scope opened inside a coroutine survives suspension and is reclaimed at its exit") {
+  // doctest swaps its own SIGSEGV handler in around each case; stack growth
+  // needs moss's in front.
+  moss::reinstall_stack_fault_handler();
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    long sum = 0;
+    moss::Coroutine co(heap, [&heap, &sum](moss::Yield& yield) {
+      moss::LocalScope scope(heap);
+      sum = hold_across_yield(scope, yield);
+    });
+    co.resume();
+    scrub_and_collect(heap);
+    moss::make<Node>(heap, 99);
+    co.resume();
+    CHECK(co.done());
+    CHECK(sum == 70 + 71 + 72);
+    CHECK(heap.stats().local_reclaimed == 3);
+    CHECK(heap.stats().local_escaped == 0);
+  }
+}
+
+TEST_CASE("nested scopes reclaim innermost first, each at its own exit") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    {
+      moss::LocalScope outer(heap);
+      fill_scope(outer, 1, 10, 0);
+      {
+        moss::LocalScope inner(heap);
+        fill_scope(inner, 1, 30, 0);
+        {
+          moss::LocalScope innermost(heap);
+          fill_scope(innermost, 1, 5, 0);
+        }
+        CHECK(heap.stats().local_reclaimed == 15);
+      }
+      CHECK(heap.stats().local_reclaimed == 15 + 40);
+    }
+    CHECK(heap.stats().local_reclaimed == 15 + 40 + 20);
+    CHECK(heap.stats().local_escaped == 0);
+  }
+}
+
+TEST_CASE("closing a scope out of order is a UsageError and frees nothing") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    auto* outer = new moss::LocalScope(heap);
+    moss::Root<Node> keep(heap);
+    Node* a = local_chain(*outer, 80);
+    auto* inner = new moss::LocalScope(heap);
+    fill_scope(*inner, 1, 10, 0);
+    CHECK_THROWS_AS(delete outer, moss::UsageError);
+    CHECK(heap.stats().local_escaped == 3);
+    keep = a;
+    delete inner;  // now the innermost (and only) scope: fine
+    CHECK(heap.stats().local_reclaimed == 20);
+    scrub_and_collect(heap);
+    CHECK(chain_sum(keep.get()) == 80 + 81 + 82);
+    heap.verify();
+  }
+}
+
+TEST_CASE("a scope belongs to its heap's thread") {
+  moss::Heap heap;
+  bool open_threw = false;
+  std::thread([&] {
+    try {
+      moss::LocalScope scope(heap);
+    } catch (const moss::UsageError&) {
+      open_threw = true;
+    }
+  }).join();
+  CHECK(open_threw);
+
+  auto* scope = new moss::LocalScope(heap);
+  Node* n = scope->make<Node>(5);
+  bool close_threw = false;
+  std::thread([&] {
+    try {
+      delete scope;
+    } catch (const moss::UsageError&) {
+      close_threw = true;
+    }
+  }).join();
+  CHECK(close_threw);
+  // The scope stayed open and its object alive.
+  CHECK(heap.find_object(n) == n);
+  CHECK(n->value == 5);
+}
+
+TEST_CASE("allocation sites count allocations, escapes and bytes") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::AllocSite site("test-site", moss::SitePolicy::local);
+    moss::AllocSite heap_site("heap-site", moss::SitePolicy::heap);
+    site_round(heap, site, 100, 4);  // 25 escape
+    site_round(heap, heap_site, 10, 0);
+    site_allocation(heap, site);     // no scope open: the heap
+    auto profile = heap.escape_profile();
+    const moss::SiteProfile* p = find_site(profile, "test-site");
+    REQUIRE(p != nullptr);
+    CHECK(p->policy == moss::SitePolicy::local);
+    CHECK(p->allocations == 101);
+    CHECK(p->local_allocations == 100);
+    CHECK(p->escapes == 25);
+    CHECK(p->bytes == 101 * sizeof(Blob));
+    const moss::SiteProfile* h = find_site(profile, "heap-site");
+    REQUIRE(h != nullptr);
+    CHECK(h->allocations == 10);
+    CHECK(h->local_allocations == 0);
+    CHECK(heap.stats().local_objects == 100);
+    CHECK(heap.stats().local_reclaimed == 75);
+    // The policy can be switched at run time.
+    site.set_policy(moss::SitePolicy::heap);
+    site_round(heap, site, 10, 0);
+    CHECK(heap.stats().local_objects == 100);
+    site.set_policy(moss::SitePolicy::local);
+    site_round(heap, site, 10, 0);
+    CHECK(heap.stats().local_objects == 110);
+    heap.verify();
+  }
+}
+
+TEST_CASE("an adaptive site flips to the heap once most of its objects escape") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::AllocSite rarely("rarely-escapes", moss::SitePolicy::adaptive);
+    moss::AllocSite mostly("mostly-escapes", moss::SitePolicy::adaptive);
+    for (int r = 0; r < 20; ++r) site_round(heap, rarely, 100, 10);  // 10% escape
+    CHECK_FALSE(rarely.flipped());
+    CHECK(rarely.allocates_locally());
+    for (int r = 0; r < 20; ++r) site_round(heap, mostly, 100, 1);   // all escape
+    CHECK(mostly.flipped());
+    CHECK_FALSE(mostly.allocates_locally());
+    const moss::SiteProfile* p = find_site(heap.escape_profile(), "mostly-escapes");
+    REQUIRE(p != nullptr);
+    CHECK(p->local_allocations >= moss::AllocSite::kAdaptiveMinAllocations);
+    CHECK(p->local_allocations < 2000);
+    CHECK(p->allocations == 2000);
+    CHECK_FALSE(p->local);
+    mostly.set_policy(moss::SitePolicy::adaptive);
+    CHECK(mostly.allocates_locally());
+  }
+}
+
+namespace {
+struct SampleCount {
+  std::uint64_t samples = 0;
+  std::uint64_t bytes = 0;
+};
+void count_sample(void*, std::size_t bytes, void* context) {
+  auto* c = static_cast<SampleCount*>(context);
+  ++c->samples;
+  c->bytes += bytes;
+}
+[[gnu::noinline]] void allocate_bytes(moss::Heap& heap, std::size_t total, std::size_t each) {
+  moss::TypeIndex t = moss::type_index<Blob>();
+  for (std::size_t done = 0; done < total; done += each) heap.allocate(t, each);
+}
+[[gnu::noinline]] void allocate_local_bytes(moss::Heap& heap, std::size_t total, std::size_t each) {
+  moss::TypeIndex t = moss::type_index<Blob>();
+  for (std::size_t done = 0; done < total;) {
+    moss::LocalScope scope(heap);
+    for (int i = 0; i < 1000 && done < total; ++i, done += each) scope.allocate(t, each);
+  }
+}
+}  // namespace
+
+TEST_CASE("the allocation sampler fires about once per rate bytes") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    SampleCount count;
+    heap.set_alloc_sampler(64 << 10, count_sample, &count);
+    allocate_bytes(heap, std::size_t{64} << 20, 64);
+    CHECK(count.samples > 1024 * 7 / 10);
+    CHECK(count.samples < 1024 * 13 / 10);
+    SampleCount local;
+    heap.set_alloc_sampler(64 << 10, count_sample, &local);
+    allocate_local_bytes(heap, std::size_t{16} << 20, 128);
+    CHECK(local.samples > 256 * 7 / 10);
+    CHECK(local.samples < 256 * 13 / 10);
+    heap.set_alloc_sampler(0, nullptr);
+    allocate_bytes(heap, std::size_t{4} << 20, 64);
+    CHECK(local.samples < 256 * 13 / 10);
+    CHECK(count.samples < 1024 * 13 / 10);
+  }
+}
+
+#if MOSS_DEBUG
+TEST_CASE("debug builds keep a local object whose pointer outlives its scope on the stack") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    Node* slot = nullptr;
+    leave_pointer_above(heap, &slot);
+    CHECK(heap.stats().local_rescued == 1);
+    CHECK(heap.stats().local_escaped == 3);
+    CHECK(chain_sum(slot) == 60 + 61 + 62);
+  }
+}
+#endif
+
+namespace {
+// Rounds of scopes whose chains partly escape into a rooted heap list, with
+// heap garbage in between so incremental marking (or reconciliation) runs
+// while scopes open and close.
+[[gnu::noinline]] void churn_round(moss::Heap& heap, moss::Root<Node>& list, int round) {
+  moss::LocalScope scope(heap);
+  fill_scope(scope, 2, 50, 5);
+  Node* chain = local_chain(scope, round);
+  if (round % 3 == 0) {
+    chain->right = list.get();
+    list = chain;  // the Root makes the chain escape
+  }
+  for (int i = 0; i < 200; ++i) moss::make<Node>(heap, i);
+}
+}  // namespace
+
+TEST_CASE("scopes opening and closing while the collector works keep the heap sound") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::HeapOptions o = opts(c);
+    o.min_heap_bytes = 64 << 10;
+    o.mark_slice_bytes = 4 << 10;
+    moss::Heap heap(o);
+    moss::Root<Node> list(heap);
+    long expected = 0;
+    for (int round = 0; round < 600; ++round) {
+      churn_round(heap, list, round);
+      if (round % 3 == 0) expected += 3 * round + 3;
+    }
+    scrub_and_collect(heap);
+    long sum = 0;
+    for (Node* n = list.get(); n != nullptr; n = n->right) sum += chain_sum(n);
+    CHECK(sum == expected);
+    CHECK(heap.stats().collections > 0);
+    heap.verify();
+  }
+}
