@@ -132,12 +132,18 @@ void Heap::set_alloc_sampler(std::size_t rate_bytes, AllocSampler sampler, void*
 
 void Heap::write(void* holder, void** slot, void* value) {
   detail::HeapImpl& h = *impl_;
-  if (holder == nullptr || h.cache().find_object(holder) != holder) {
-    throw UsageError("moss: Heap::write: the holder is not the start of a live object of this heap");
+  // One lookup checks both arguments: the slot must be an aligned word
+  // inside the live object that starts at holder.
+  std::uint32_t i = 0;
+  detail::Span* span = holder != nullptr ? h.cache().locate(slot, i) : nullptr;
+  if (span == nullptr || span->payload(i) != holder) {
+    if (holder == nullptr || h.cache().find_object(holder) != holder) {
+      throw UsageError("moss: Heap::write: the holder is not the start of a live object of this heap");
+    }
+    throw UsageError("moss: Heap::write: the slot is not a word inside the holder");
   }
-  auto* s = reinterpret_cast<char*>(slot);
-  auto* b = static_cast<char*>(holder);
-  if (s < b || s + sizeof(void*) > b + object_size(holder) || (reinterpret_cast<std::uintptr_t>(slot) & 7) != 0) {
+  if ((reinterpret_cast<std::uintptr_t>(slot) & 7) != 0 ||
+      reinterpret_cast<char*>(slot) + sizeof(void*) > static_cast<char*>(holder) + detail::SpanCache::payload_size(span)) {
     throw UsageError("moss: Heap::write: the slot is not an aligned word inside the holder");
   }
   if (detail::barrier_users.load(std::memory_order_relaxed) != 0) {
@@ -152,6 +158,7 @@ void Heap::free(void* object) { impl_->free(object, true); }
 void Heap::free_unconstructed(void* object) { impl_->free(object, false); }
 
 void Heap::collect() {
+  check_stack(detail::kCollectorStackReserve);
   impl_->collector().collect();
   impl_->run_finalizers();
 }

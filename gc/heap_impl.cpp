@@ -2,6 +2,8 @@
 // the heap limit (see heap_impl.hpp).
 #include "gc/heap_impl.hpp"
 
+#include "moss/coroutine.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -183,6 +185,9 @@ void HeapImpl::run_finalizers() {
 }
 
 void HeapImpl::allocation_slow_path(std::size_t bytes) {
+  // Collector work and finalizers need stack: a coroutine about to overflow
+  // gets a clean StackOverflow here rather than in the middle of a cycle.
+  check_stack(kCollectorStackReserve);
   if (!cache_.finalize_queue().empty()) run_finalizers();
   collector_->allocation_slow_path(bytes);
 }

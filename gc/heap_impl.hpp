@@ -53,6 +53,10 @@ struct SiteCounters {
   std::uint64_t bytes = 0;
 };
 
+// Stack a collection may need below its caller (frames of the collector
+// and of finalizers); slow paths check that much is left.
+inline constexpr std::size_t kCollectorStackReserve = 32 * 1024;
+
 class HeapImpl final : public SpanCacheOwner {
  public:
   explicit HeapImpl(const HeapOptions& options);

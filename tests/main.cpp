@@ -5,6 +5,10 @@
 // in its frame could point at an address a later test's heap reuses, and
 // keep that test's garbage alive. A listener zeroes the stack below the
 // runner before each test case starts, so every test begins on a clean stack.
+// doctest's own SIGSEGV handling would replace the handler that grows
+// coroutine stacks; moss's handler already forwards faults that are not
+// stack growth, so a crash still reports as one.
+#define DOCTEST_CONFIG_NO_POSIX_SIGNALS
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 

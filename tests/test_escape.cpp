@@ -423,7 +423,8 @@ TEST_CASE("an adaptive site flips to the heap once most of its objects escape") 
     for (int r = 0; r < 20; ++r) site_round(heap, mostly, 100, 1);   // all escape
     CHECK(mostly.flipped());
     CHECK_FALSE(mostly.allocates_locally());
-    const moss::SiteProfile* p = find_site(heap.escape_profile(), "mostly-escapes");
+    std::vector<moss::SiteProfile> profile = heap.escape_profile();
+    const moss::SiteProfile* p = find_site(profile, "mostly-escapes");
     REQUIRE(p != nullptr);
     CHECK(p->local_allocations >= moss::AllocSite::kAdaptiveMinAllocations);
     CHECK(p->local_allocations < 2000);

@@ -156,6 +156,8 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t base_live_ = 0;
   std::uint64_t reported_goal_ = 0;
   double assist_ratio_ = 0;    // scan bytes owed per byte allocated
+  std::uint64_t cycle_work_ = 0;       // scan work done in this cycle
+  std::uint64_t last_cycle_work_ = 0;  // and in the last complete one
   double debt_ = 0;
   std::uint64_t allocated_seen_ = 0;
 };
@@ -178,7 +180,11 @@ void MarkSweep::set_goal(std::uint64_t live) {
   // Expect to scan about as much as was live last time; spread it over
   // the allocation between trigger and goal.
   std::uint64_t window = std::max<std::uint64_t>(goal_ - trigger_, 1u << 20);
-  assist_ratio_ = std::max(0.5, static_cast<double>(std::max<std::uint64_t>(live, 1u << 20)) / window);
+  // Expect the scan work of the last cycle (or 1.5x live before there was
+  // one), with half again as margin: marking should end before the goal,
+  // not in a long final pause at it.
+  std::uint64_t expected = std::max<std::uint64_t>({last_cycle_work_, live + live / 2, 1u << 20});
+  assist_ratio_ = std::max(0.5, 1.5 * static_cast<double>(expected) / static_cast<double>(window));
 }
 
 void MarkSweep::allocation_slow_path(std::size_t) {
@@ -199,12 +205,14 @@ void MarkSweep::allocation_slow_path(std::size_t) {
   std::uint64_t allocated = cache.allocated_bytes();
   debt_ += static_cast<double>(allocated - allocated_seen_) * assist_ratio_;
   allocated_seen_ = allocated;
-  if (heap_live >= goal_) {
-    // Out of runway: finish now rather than let the heap outgrow its goal.
+  if (heap_live >= goal_ + (goal_ - std::min(goal_, trigger_)) / 2) {
+    // Far out of runway: finish now rather than let the heap keep growing.
     finish_marking();
     return;
   }
   std::size_t slice = heap_.options().mark_slice_bytes;
+  // Past the goal, every slow path pays a slice until marking is done.
+  if (heap_live >= goal_ && debt_ < static_cast<double>(slice)) debt_ = static_cast<double>(slice);
   if (debt_ >= static_cast<double>(slice)) {
     bool done;
     {
@@ -249,6 +257,7 @@ bool MarkSweep::drain(std::size_t budget) {
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);
     work += g.bytes + 16;
+    cycle_work_ += g.bytes + 16;
   }
   return true;
 }
@@ -282,6 +291,8 @@ void MarkSweep::finish_marking() {
     heap_.live_bytes = marked_bytes_;
     heap_.live_objects = marked_objects_;
     ++heap_.collections;
+    last_cycle_work_ = cycle_work_;
+    cycle_work_ = 0;
     set_goal(marked_bytes_);
   }
   heap_.trace_line("mark termination", now_us() - start);
@@ -328,6 +339,8 @@ void MarkSweep::collect() {
     heap_.live_bytes = marked_bytes_;
     heap_.live_objects = marked_objects_;
     ++heap_.collections;
+    last_cycle_work_ = cycle_work_;
+    cycle_work_ = 0;
     set_goal(marked_bytes_);
   }
   heap_.trace_line("full collection", now_us() - start);

@@ -31,6 +31,9 @@
 // Escaping is transitive: the scope-local objects an escaping object
 // reaches (by its trace function) escape with it.
 //
+// `scope.make` allocates into that scope, even while scopes opened after
+// it are open; Heap::allocate(type, bytes, site) uses the innermost one.
+//
 // Scopes nest (in coroutines too): a heap's open scopes form one stack, and
 // each must be closed innermost first. Destroying a scope while a scope
 // opened after it on the same heap is still open, or on a thread other than
@@ -46,7 +49,10 @@
 // part of the current stack above the scope object (frames that outlive the
 // scope) for pointers to the scope's objects, make those escape instead of
 // freeing them, count them (HeapStats::local_rescued) and say so on stderr
-// once; and they fill reclaimed scope memory with a poison pattern.
+// once; and they fill reclaimed scope memory with a poison pattern. The
+// check is conservative: a stale copy of a pointer left in the scope's own
+// function frame (a dead local laid out above the scope object) counts too,
+// so keep work on scope objects in callees of the scope's function.
 //
 // Allocation sites. A moss::AllocSite names a place in the embedder's code
 // that allocates (`static moss::AllocSite site("make-frame",
