@@ -32,10 +32,11 @@ class MarkSweep final : public CollectorBase {
   void allocation_slow_path(std::size_t bytes) override;
   void before_growth(std::size_t) override {}
   void write_barrier(void*, void** slot, void* value) override {
-    if (marking_) {
-      if (void* old = *slot) shade(old);
-      if (value != nullptr) shade(value);
-    }
+    // Dijkstra's insertion barrier: the stored value turns grey, so no
+    // black object ever refers to a white one. The old value needs no
+    // shading because termination rescans every root (the stacks above all)
+    // with the world stopped: whatever is still reachable then is found.
+    if (marking_ && value != nullptr) shade(value);
     *slot = value;
   }
   void weak_barrier(void*, void** slot, void* value) override {
@@ -173,7 +174,7 @@ void MarkSweep::set_goal(std::uint64_t live) {
   double growth = 1.0 + o.gc_percent / 100.0;
   goal_ = std::max<std::uint64_t>(o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth));
   std::uint64_t runway = goal_ - std::min(goal_, live);
-  trigger_ = o.incremental ? live + runway / 2 : goal_;
+  trigger_ = o.incremental ? live + runway * 7 / 10 : goal_;
   // The goal counts payload bytes; spans hold a little more (slot rounding,
   // partly filled spans).
   report_goal(goal_ + goal_ / 4);
@@ -253,6 +254,9 @@ bool MarkSweep::drain(std::size_t budget) {
     if (work >= budget) return false;
     Grey g = grey_.back();
     grey_.pop_back();
+    // The next grey object is likely cold: start fetching it while this
+    // one is traced.
+    if (!grey_.empty()) __builtin_prefetch(header_of(grey_.back().object));
     if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);

@@ -10,9 +10,10 @@
 //     stack and traced, their white targets shaded grey. Slices are paid for
 //     by allocation: every byte allocated while marking adds `assist_ratio`
 //     bytes of scan debt, and a slice runs when the debt reaches
-//     HeapOptions::mark_slice_bytes. Meanwhile the barrier shades the old and
-//     the new target of every store (a hybrid Yuasa/Dijkstra barrier), so no
-//     object reachable at mark start or stored since can be missed.
+//     HeapOptions::mark_slice_bytes. Meanwhile the barrier shades the new
+//     target of every store (Dijkstra's insertion barrier), so no black
+//     object ever refers to a white one; the old target needs no shading,
+//     because termination rescans every root with the world stopped.
 //  3. Mark termination (a pause): the stacks and handles are scanned again
 //     (stacks have no barrier), the mark stack drained, weak slots whose
 //     targets stayed white cleared, and sweeping started (every span becomes
@@ -28,9 +29,10 @@
 //
 // Pacing: after a cycle with `live` bytes marked, the goal is
 // max(min_heap_bytes, live * (1 + gc_percent / 100)); an incremental cycle
-// starts at live + 1/2 of the runway to the goal so it can finish by the
-// goal; if the heap reaches the goal while still marking, marking finishes
-// at once.
+// starts at live + 7/10 of the runway to the goal and is paced (in units of
+// scan work, from the last cycle's) to finish by the goal; past the goal
+// every allocation slow path pays a slice, and half a runway past it
+// marking finishes at once.
 #pragma once
 
 #include <memory>
