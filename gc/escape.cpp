@@ -293,13 +293,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
         if ((h->gc_state & kLocalBit) == 0) continue;  // escaped: stays
         if (free_hook_) collector_->before_explicit_free(p);
         if ((TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
-          h->gc_state |= kFinalizedBit;
-          ++finalizers_run;
-          try {
-            TypeRegistry::get(h->type).finalize(p);
-          } catch (...) {
-            // Nowhere to report it (see allocation.hpp); still reclaimed.
-          }
+          finalize(p);
           // A finalizer that made the object escape (against the rules)
           // gets to keep it.
           if ((h->gc_state & kLocalBit) == 0) continue;

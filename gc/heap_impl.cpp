@@ -30,7 +30,24 @@ HeapImpl::HeapImpl(const HeapOptions& options)
   collector_ = options_.collector == Collector::refcount ? make_refcount(*this) : make_mark_sweep(*this);
   stress_countdown_ = options_.stress_every;
   owner_thread_ = std::this_thread::get_id();
+  const char* v = std::getenv("MOSS_VERIFY");
+  verify_collections_ = v != nullptr && *v != '\0' && *v != '0';
   update_hooks();
+}
+
+// MOSS_VERIFY=1. Explicit and stress collections are checked before and
+// after, automatic ones (from the allocation slow path, or forced by the
+// heap limit) after they complete. Queued finalizers run first: the dead
+// objects they belong to may refer to memory that is already gone.
+void HeapImpl::verify_for_collection(const char* when) {
+  run_finalizers();
+  const char* problem = PageHeap::instance().verify();
+  if (problem == nullptr) problem = cache_.verify();
+  if (problem == nullptr) problem = collector_->verify();
+  if (problem != nullptr) {
+    std::fprintf(stderr, "moss: MOSS_VERIFY: %s a collection: %s\n", when, problem);
+    std::abort();
+  }
 }
 
 HeapImpl::~HeapImpl() {
@@ -55,11 +72,7 @@ HeapImpl::~HeapImpl() {
     }
   });
   for (void* p : remaining) {
-    header_of(p)->gc_state |= kFinalizedBit;
-    try {
-      TypeRegistry::get(header_of(p)->type).finalize(p);
-    } catch (...) {
-    }
+    finalize(p);
   }
   collector_.reset();
   while (!roots_.empty()) {
@@ -87,8 +100,10 @@ void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
   if (sampler_ != nullptr) sample(object, bytes);
   if (options_.stress_every != 0 && --stress_countdown_ == 0) {
     stress_countdown_ = options_.stress_every;
+    if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("before");
     collector_->collect();
     run_finalizers();
+    if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("after");
   }
 }
 
@@ -111,7 +126,7 @@ void HeapImpl::check_object(const void* object, const char* what) const {
   }
 }
 
-void HeapImpl::free(void* object, bool finalize) {
+void HeapImpl::free(void* object, bool run_finalizer) {
   std::uint32_t i = 0;
   Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
   if (s == nullptr || s->payload(i) != object || !s->is_allocated(i)) {
@@ -119,13 +134,8 @@ void HeapImpl::free(void* object, bool finalize) {
   }
   if (free_hook_) collector_->before_explicit_free(object);
   ObjectHeader* h = header_of(object);
-  if (finalize && (TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
-    const TypeInfo& ti = TypeRegistry::get(h->type);
-    {
-      h->gc_state |= kFinalizedBit;
-      ++finalizers_run;
-      ti.finalize(object);
-    }
+  if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
+    this->finalize(object);
   }
   cache_.free_located(s, i, object);
 }
@@ -162,6 +172,20 @@ void HeapImpl::remove_root_range(std::uint64_t id) {
   throw UsageError("moss: remove_root_range: no root range has handle " + std::to_string(id));
 }
 
+void HeapImpl::finalize(void* object) {
+  ObjectHeader* h = header_of(object);
+  h->gc_state |= kFinalizedBit;
+  ++finalizers_run;
+  ++finalizer_depth_;
+  try {
+    TypeRegistry::get(h->type).finalize(object);
+  } catch (...) {
+    // A finalizer's exception has nowhere to go: it is dropped (see
+    // allocation.hpp). The object is still reclaimed.
+  }
+  --finalizer_depth_;
+}
+
 void HeapImpl::run_finalizers() {
   std::vector<void*>& queue = cache_.finalize_queue();
   if (in_finalizers_ || queue.empty()) return;
@@ -172,14 +196,7 @@ void HeapImpl::run_finalizers() {
     queue.pop_back();
     ObjectHeader* h = header_of(p);
     if ((h->gc_state & kFinalizedBit) != 0) continue;
-    h->gc_state |= kFinalizedBit;
-    ++finalizers_run;
-    try {
-      TypeRegistry::get(h->type).finalize(p);
-    } catch (...) {
-      // A finalizer's exception has nowhere to go: it is dropped (see
-      // allocation.hpp). The object is still reclaimed.
-    }
+    finalize(p);
   }
   in_finalizers_ = false;
 }
@@ -189,12 +206,15 @@ void HeapImpl::allocation_slow_path(std::size_t bytes) {
   // gets a clean StackOverflow here rather than in the middle of a cycle.
   check_stack(kCollectorStackReserve);
   if (!cache_.finalize_queue().empty()) run_finalizers();
+  std::uint64_t before = collections;
   collector_->allocation_slow_path(bytes);
+  if (MOSS_UNLIKELY(verify_collections_) && collections != before) verify_for_collection("after");
 }
 
 void HeapImpl::before_growth(std::size_t bytes) {
   if (options_.heap_limit != 0 && cache_.heap_bytes() + bytes > options_.heap_limit) {
     collector_->collect();
+    if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("after");
     if (cache_.heap_bytes() + bytes > options_.heap_limit) {
       throw OutOfMemory("moss: out of memory: the heap limit is " + std::to_string(options_.heap_limit) +
                         " bytes, the heap holds " + std::to_string(cache_.heap_bytes()) +

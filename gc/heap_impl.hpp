@@ -142,6 +142,13 @@ class HeapImpl final : public SpanCacheOwner {
   std::uint64_t finalizers_run = 0;
   std::uint64_t local_objects = 0, local_reclaimed = 0, local_escaped = 0, local_rescued = 0;
 
+  // Runs one object's finalizer: marks it finalized first (it never runs
+  // twice), counts it, and drops an exception it throws (see
+  // allocation.hpp). Collectors and scopes run every finalizer through here.
+  void finalize(void* object);
+  // True while a finalizer runs (stores it makes may target a dying object).
+  bool in_finalizer() const { return finalizer_depth_ != 0; }
+
   // Runs queued finalizers now, unless already running them.
   void run_finalizers();
   HeapStats stats() const;
@@ -153,6 +160,11 @@ class HeapImpl final : public SpanCacheOwner {
 
   // Re-evaluates whether per-allocation hooks are needed.
   void update_hooks();
+
+  // MOSS_VERIFY=1: whether every collection is bracketed by a check of all
+  // heap invariants, and that check (aborts naming the first violation).
+  bool verifying() const { return verify_collections_; }
+  void verify_for_collection(const char* when);
 
  private:
   [[noreturn]] void invalid_type(TypeIndex type) const;
@@ -195,6 +207,8 @@ class HeapImpl final : public SpanCacheOwner {
   bool new_object_hook_ = false;
   bool free_hook_ = false;
   bool in_finalizers_ = false;
+  unsigned finalizer_depth_ = 0;
+  bool verify_collections_ = false;
   std::uint64_t stress_countdown_ = 0;
   std::uint64_t stack_growths_ = 0;
 };

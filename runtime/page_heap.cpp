@@ -2,6 +2,8 @@
 // scavenger (see page_heap.hpp for the policies).
 #include "runtime/page_heap.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <new>
 
@@ -19,6 +21,16 @@ PageHeap& PageHeap::create() {
   // Never destroyed: heaps may outlive static destructors' order.
   static PageHeap* heap = new PageHeap();
   instance_.store(heap, std::memory_order_release);
+  // fork(): the child gets one thread and a copy of this lock; taking it
+  // before the fork means the copy is never held by a thread that does not
+  // exist there, so the child can go on allocating and collecting.
+  static const bool fork_handlers = [] {
+    pthread_atfork([] { instance_.load(std::memory_order_acquire)->lock_for_fork(); },
+                   [] { instance_.load(std::memory_order_acquire)->unlock_after_fork(); },
+                   [] { instance_.load(std::memory_order_acquire)->unlock_after_fork(); });
+    return true;
+  }();
+  (void)fork_handlers;
   return *heap;
 }
 

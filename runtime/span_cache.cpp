@@ -32,7 +32,7 @@ SpanCache::~SpanCache() {
 }
 
 void SpanCache::unlink(Span* s) {
-  switch (s->list) {
+  switch (list_of(s)) {
     case kPartial: partial_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s)); break;
     case kFull: full_[s->size_class][s->noscan].erase(SpanList::s_iterator_to(*s)); break;
     case kUnswept:
@@ -311,11 +311,6 @@ void SpanCache::adopt_scope_span(Span* s) {
   push(room ? partial_[s->size_class][s->noscan] : full_[s->size_class][s->noscan], s, room ? kPartial : kFull);
 }
 
-void* SpanCache::find_object(const void* address) const {
-  std::uint32_t i = 0;
-  Span* s = locate(address, i);
-  return s != nullptr ? s->payload(i) : nullptr;
-}
 
 void SpanCache::free_object(void* payload) {
   std::uint32_t i = 0;
@@ -337,17 +332,18 @@ void SpanCache::free_located(Span* s, std::uint32_t i, void* payload) {
   ++freed_objects_;
   freed_bytes_ += bytes;
   s->release_slot(i);
-  if (s->list == kScope) return;  // the scope's exit disposes of the span
+  ListKind list = list_of(s);
+  if (list == kScope) return;  // the scope's exit disposes of the span
   if (s->state == SpanState::large) {
     unlink(s);
     return_span(s);
     return;
   }
-  if (s->list == kCurrent) return;
-  if (s->alloc_count == 0 && s->list != kUnswept) {
+  if (list == kCurrent) return;
+  if (s->alloc_count == 0 && list != kUnswept) {
     unlink(s);
     return_span(s);
-  } else if (s->list == kFull) {
+  } else if (list == kFull) {
     unlink(s);
     push(partial_[s->size_class][s->noscan], s, kPartial);
   }
@@ -373,22 +369,16 @@ void SpanCache::start_sweep() {
         push(unswept_[c][k], s, kUnswept);
         ++unswept_spans_;
       }
+      // Whole lists move in O(1): their spans keep their tags, and the
+      // stale epoch says where they are now (list_of()).
       for (SpanList* list : {&partial_[c][k], &full_[c][k]}) {
-        while (!list->empty()) {
-          Span* s = &list->front();
-          list->pop_front();
-          push(unswept_[c][k], s, kUnswept);
-          ++unswept_spans_;
-        }
+        unswept_spans_ += list->size();
+        unswept_[c][k].splice(unswept_[c][k].end(), *list);
       }
     }
   }
-  while (!large_.empty()) {
-    Span* s = &large_.front();
-    large_.pop_front();
-    push(large_unswept_, s, kLargeUnswept);
-    ++unswept_spans_;
-  }
+  unswept_spans_ += large_.size();
+  large_unswept_.splice(large_unswept_.end(), large_);
 }
 
 void SpanCache::finish_sweep() {

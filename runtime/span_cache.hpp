@@ -130,7 +130,11 @@ class SpanCache {
   // s->payload(i) == payload).
   void free_located(Span* s, std::uint32_t i, void* payload);
   // The live object containing `address`, or null.
-  void* find_object(const void* address) const;
+  void* find_object(const void* address) const {
+    std::uint32_t i = 0;
+    Span* s = locate(address, i);
+    return s != nullptr ? s->payload(i) : nullptr;
+  }
   // The span of a live object of this cache (no checks beyond MOSS_ASSERT).
   Span* span_of(const void* payload) const { return PageHeap::instance().lookup(payload); }
   // The span and slot of `address` if it is inside a live object of this
@@ -238,6 +242,18 @@ class SpanCache {
   // Sweeps one span; returns false if it was emptied and given back.
   bool sweep_span(Span* s);
   void unlink(Span* s);
+  // Which list holds s. start_sweep moves whole partial, full and large
+  // lists to the unswept ones without retagging their spans (that would
+  // touch every span in a pause): a span whose epoch is stale and whose tag
+  // says partial, full or large is in the matching unswept list.
+  ListKind list_of(const Span* s) const {
+    auto l = static_cast<ListKind>(s->list);
+    if (s->swept_epoch != epoch_) {
+      if (l == kPartial || l == kFull) return kUnswept;
+      if (l == kLarge) return kLargeUnswept;
+    }
+    return l;
+  }
   void push(SpanList& list, Span* s, ListKind kind) {
     s->list = kind;
     list.push_back(*s);

@@ -3,8 +3,8 @@
 //   moss-bench WORKLOAD --gc=ms|rc|boehm|malloc|shared_ptr|mimalloc
 //              [--size N] [--iterations K] [--quiet]
 //
-// Runs one workload (workloads.hpp: gcbench, binarytrees, pause) under one
-// memory manager (MOSS_GC names it when --gc is absent) and prints progress to stderr, then one line of key=value
+// Runs one workload (workloads.hpp: gcbench, binarytrees, pause,
+// binarytrees-local) under one memory manager (MOSS_GC names it when --gc is absent) and prints progress to stderr, then one line of key=value
 // pairs to stdout:
 //
 //   workload=gcbench gc=ms size=16 wall_ms=412.3 peak_rss_mib=30.9
@@ -16,7 +16,8 @@
 // after it stops. peak_rss_mib is the process's peak resident set
 // (getrusage). Managers without collections print collections=0 and "na"
 // pauses. The checksum is the same under every manager for the same
-// workload, size and iterations.
+// workload, size and iterations. binarytrees-local runs under ms and rc
+// only; asked for another manager, moss-bench says so and exits with 2.
 //
 // This file is compiled twice (bench/runner/meson.build): as moss-bench with
 // every manager but mimalloc, and with MOSS_BENCH_MIMALLOC defined as
@@ -59,12 +60,13 @@ using moss_bench::Workload;
 
 constexpr const char* usage_text =
     "usage: moss-bench WORKLOAD --gc=MANAGER [--size N] [--iterations K] [--quiet]\n"
-    "  WORKLOAD    gcbench | binarytrees | pause\n"
+    "  WORKLOAD    gcbench | binarytrees | pause | binarytrees-local\n"
     "  MANAGER     ms | rc | boehm | malloc | shared_ptr | mimalloc\n"
-    "  --size N    gcbench: max tree depth (16); binarytrees: N (21);\n"
+    "              (binarytrees-local: ms | rc)\n"
+    "  --size N    gcbench: max tree depth (16); binarytrees(-local): N (21);\n"
     "              pause: live MiB (256)\n"
     "  --iterations K\n"
-    "              gcbench, binarytrees: run the workload K times (1);\n"
+    "              gcbench, binarytrees(-local): run the workload K times (1);\n"
     "              pause: churn steps (200000 per MiB live)\n"
     "  --quiet     no progress on stderr\n"
     "Without --gc, the MOSS_GC environment variable names the manager.\n"
@@ -215,6 +217,13 @@ int measure(const Options& o) {
 
 int dispatch(const Options& o, char** argv) {
   using namespace moss_bench;
+  if (o.workload == Workload::binarytrees_local && o.gc != "ms" && o.gc != "rc") {
+    std::fprintf(stderr,
+                 "moss-bench: binarytrees-local is not applicable to --gc=%s: it builds its trees in moss "
+                 "local scopes, so it runs under --gc=ms and --gc=rc only\n",
+                 o.gc.c_str());
+    std::exit(2);
+  }
 #ifdef MOSS_BENCH_MIMALLOC
   (void)argv;
   if (o.gc == "mimalloc") return measure<MimallocManager>(o);

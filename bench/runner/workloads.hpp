@@ -12,6 +12,15 @@
 //                d = 4, 6, .. N, 2^(N-d+4) trees of depth d built bottom-up
 //                and checked (node count). Its nodes are the Game's: two
 //                references and nothing else (M::Pair). Reference size 21.
+//   binarytrees-local
+//                binarytrees with every checked tree built in a moss
+//                LocalScope of its own (one scope per tree, children
+//                linked by Member stores between objects of that scope, the
+//                check taken inside it): the trees never reach the
+//                collector and are reclaimed when their scope closes. The
+//                stretch and long-lived trees are ordinary heap objects.
+//                Same checksum as binarytrees. Moss managers only
+//                (ScopedManager); others throw std::invalid_argument.
 //   pause        About `size` MiB kept live (reference 256) in chunks of
 //                about 64 KiB each: linked lists of small nodes, binary
 //                trees, slot arrays of medium pointer-free arrays, large
@@ -51,9 +60,13 @@
 
 #include "manager.hpp"
 
+namespace moss {
+class LocalScope;  // moss/local_scope.hpp; used by run_binarytrees_local only
+}  // namespace moss
+
 namespace moss_bench {
 
-enum class Workload { gcbench, binarytrees, pause };
+enum class Workload { gcbench, binarytrees, pause, binarytrees_local };
 
 // A workload found its own data damaged (a collector freed or overwrote
 // something live).
@@ -73,12 +86,13 @@ inline const char* workload_name(Workload w) {
     case Workload::gcbench: return "gcbench";
     case Workload::binarytrees: return "binarytrees";
     case Workload::pause: return "pause";
+    case Workload::binarytrees_local: return "binarytrees-local";
   }
   return "?";
 }
 
 inline std::optional<Workload> parse_workload(std::string_view name) {
-  for (Workload w : {Workload::gcbench, Workload::binarytrees, Workload::pause}) {
+  for (Workload w : {Workload::gcbench, Workload::binarytrees, Workload::pause, Workload::binarytrees_local}) {
     if (name == workload_name(w)) return w;
   }
   return std::nullopt;
@@ -91,6 +105,7 @@ inline int reference_size(Workload w) {
     case Workload::gcbench: return 16;
     case Workload::binarytrees: return 21;
     case Workload::pause: return 256;
+    case Workload::binarytrees_local: return 21;
   }
   return 0;
 }
@@ -101,6 +116,7 @@ inline int minimum_size(Workload w) {
     case Workload::gcbench: return 4;
     case Workload::binarytrees: return 4;
     case Workload::pause: return 1;
+    case Workload::binarytrees_local: return 4;
   }
   return 1;
 }
@@ -298,6 +314,82 @@ std::uint64_t run_binarytrees(M& m, int n, std::FILE* log) {
   }
   checksum += static_cast<std::uint64_t>(long_check);
   trees.release(long_lived.get());
+  return checksum;
+}
+
+// ------------------------------------------------------ binarytrees-local
+
+// Managers over a moss::Heap (manager_moss.hpp), whose heap can open local
+// scopes.
+template <class M>
+concept ScopedManager = ManagerPolicy<M> && requires(M& m) { m.heap(); };
+
+namespace detail {
+
+// Builds a complete tree of `depth` levels in `scope`, bottom-up, and
+// returns its node count. Every node and every link stays inside the scope,
+// so nothing escapes; the root pointer dies with this frame, below the
+// scope object's, before the scope closes.
+template <class M, class Scope>
+std::int64_t local_tree_check(Scope& scope, int depth) {
+  using Pair = typename M::Pair;
+  struct Build {
+    Scope& scope;
+    Pair* operator()(int d) const {
+      Pair* n = scope.template make<Pair>();
+      if (d > 0) {
+        n->left = (*this)(d - 1);
+        n->right = (*this)(d - 1);
+      }
+      return n;
+    }
+  };
+  Pair* tree = Build{scope}(depth);
+  return Trees<M, Pair>::check(tree);
+}
+
+}  // namespace detail
+
+// `Scope` is moss::LocalScope, declared here only: this header includes no
+// moss header, because moss-bench-mimalloc (built without moss) includes it
+// too. It is complete wherever a ScopedManager instantiates this.
+template <ScopedManager M, class Scope = moss::LocalScope>
+std::uint64_t run_binarytrees_local(M& m, int n, std::FILE* log) {
+  using Pair = typename M::Pair;
+  using NodeRef = typename M::template Ref<Pair>;
+  constexpr int min_depth = 4;
+  const int max_depth = std::max(min_depth + 2, n);
+  const int stretch_depth = max_depth + 1;
+  detail::Trees<M, Pair> trees(m);
+  std::uint64_t checksum = 0;
+
+  {
+    NodeRef stretch = trees.bottom_up(stretch_depth);
+    const std::int64_t check = trees.check(stretch);
+    detail::progress(log, "stretch tree of depth %d\t check: %lld", stretch_depth, static_cast<long long>(check));
+    checksum += static_cast<std::uint64_t>(check);
+  }
+
+  auto long_lived = m.keep(trees.bottom_up(max_depth));
+
+  for (int depth = min_depth; depth <= max_depth; depth += 2) {
+    const std::int64_t iterations = std::int64_t{1} << (max_depth - depth + min_depth);
+    std::int64_t check = 0;
+    for (std::int64_t k = 0; k < iterations; ++k) {
+      Scope scope(m.heap());
+      check += detail::local_tree_check<M>(scope, depth);
+    }
+    detail::progress(log, "%lld\t local trees of depth %d\t check: %lld", static_cast<long long>(iterations), depth,
+                     static_cast<long long>(check));
+    checksum += static_cast<std::uint64_t>(check);
+  }
+
+  const std::int64_t long_check = trees.check(long_lived.get());
+  detail::progress(log, "long lived tree of depth %d\t check: %lld", max_depth, static_cast<long long>(long_check));
+  if (long_check != detail::tree_size(max_depth)) {
+    throw WorkloadError("binarytrees-local: the long-lived tree was damaged");
+  }
+  checksum += static_cast<std::uint64_t>(long_check);
   return checksum;
 }
 
@@ -546,9 +638,10 @@ class PauseWorkload {
 // ---------------------------------------------------------------- dispatch
 
 // Runs workload `w` once under manager `m` and returns its checksum. For
-// gcbench and binarytrees, `iterations` repeats the whole workload that many
-// times (default 1) and sums the checksums; for pause it is the number of
-// churn steps.
+// gcbench, binarytrees and binarytrees-local, `iterations` repeats the whole
+// workload that many times (default 1) and sums the checksums; for pause it
+// is the number of churn steps. binarytrees-local under a manager that is
+// not a ScopedManager throws std::invalid_argument.
 template <ManagerPolicy M>
 std::uint64_t run_workload(Workload w, M& m, const WorkloadParams& params) {
   const int size = params.size > 0 ? params.size : reference_size(w);
@@ -560,10 +653,22 @@ std::uint64_t run_workload(Workload w, M& m, const WorkloadParams& params) {
     PauseWorkload<M> pause(m, size, params.iterations);
     return pause.run(params.log);
   }
+  if constexpr (!ScopedManager<M>) {
+    if (w == Workload::binarytrees_local) {
+      throw std::invalid_argument(std::string(workload_name(w)) + " needs moss local scopes: it runs under " +
+                                  "--gc=ms and --gc=rc only, not " + M::name);
+    }
+  }
   const std::int64_t repeats = params.iterations > 0 ? params.iterations : 1;
   std::uint64_t checksum = 0;
   for (std::int64_t r = 0; r < repeats; ++r) {
-    checksum += w == Workload::gcbench ? run_gcbench(m, size, params.log) : run_binarytrees(m, size, params.log);
+    if (w == Workload::gcbench) {
+      checksum += run_gcbench(m, size, params.log);
+    } else if (w == Workload::binarytrees) {
+      checksum += run_binarytrees(m, size, params.log);
+    } else if constexpr (ScopedManager<M>) {
+      checksum += run_binarytrees_local(m, size, params.log);
+    }
   }
   return checksum;
 }

@@ -192,7 +192,7 @@ void MarkSweep::allocation_slow_path(std::size_t) {
   SpanCache& cache = heap_.cache();
   std::uint64_t heap_live = base_live_ + cache.bytes_since_mark();
   if (!marking_) {
-    if (!cache.sweep_done()) cache.sweep_some(4);
+    if (!cache.sweep_done()) cache.sweep_some(16);
     if (heap_live >= trigger_) {
       if (!heap_.options().incremental) {
         collect();

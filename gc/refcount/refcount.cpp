@@ -236,8 +236,16 @@ void RefCount::write_barrier(void* holder, void** slot, void* value) {
     *slot = value;
     return;
   }
-  if (holder == nullptr) holder = heap_.cache().find_object(slot);
-  if (holder == nullptr || (state(holder) & kDying) != 0) {
+  // Only a finalizer can store into a dying object (nothing else can reach
+  // one), so the holder is looked up only while one runs.
+  if (holder == nullptr && heap_.in_finalizer()) {
+    holder = heap_.cache().find_object(slot);
+    if (holder == nullptr) {
+      *slot = value;
+      return;
+    }
+  }
+  if (holder != nullptr && (state(holder) & kDying) != 0) {
     *slot = value;
     return;
   }
@@ -370,13 +378,7 @@ void RefCount::free_dead(void* p) {
   weak_scratch_.clear();
   for_children(p, [this](void* c) { children_.push_back(c); }, &weak_scratch_);
   if (ti.finalize != nullptr && (state(p) & kFinalizedBit) == 0) {
-    state(p) |= kFinalizedBit;
-    ++heap_.finalizers_run;
-    try {
-      ti.finalize(p);
-    } catch (...) {
-      // Nowhere to report it; the object is still reclaimed.
-    }
+    heap_.finalize(p);
     if (count_of(state(p)) != 0) {  // resurrected through a barriered store
       state(p) &= ~kDying;
       return;
@@ -602,12 +604,7 @@ void RefCount::cycle_collect() {
   for (void* w : white) {
     const TypeInfo& ti = TypeRegistry::get(header_of(w)->type);
     if (ti.finalize == nullptr || (state(w) & kFinalizedBit) != 0) continue;
-    state(w) |= kFinalizedBit;
-    ++heap_.finalizers_run;
-    try {
-      ti.finalize(w);
-    } catch (...) {
-    }
+    heap_.finalize(w);
   }
   bool resurrected = false;
   for (void* w : white) resurrected = resurrected || count_of(state(w)) != 0;
@@ -671,13 +668,8 @@ void RefCount::backup_trace() {
   for (void* g : garbage) {
     const TypeInfo& ti = TypeRegistry::get(header_of(g)->type);
     if (ti.finalize == nullptr || (state(g) & kFinalizedBit) != 0) continue;
-    state(g) |= kFinalizedBit;
-    ++heap_.finalizers_run;
     ran = true;
-    try {
-      ti.finalize(g);
-    } catch (...) {
-    }
+    heap_.finalize(g);
   }
   if (ran) {  // a finalizer may have made some of them reachable again
     clear_marks();

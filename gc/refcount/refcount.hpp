@@ -29,7 +29,9 @@
 //     first). Resurrection rule: if, after the finalizer, the object's count
 //     is non-zero (the finalizer stored it somewhere through the barrier),
 //     the object is kept and its children stay counted; it is never
-//     finalized again. Stores into a dying object (its finalizer clearing
+//     finalized again. (Children the finalizer cleared from it, as
+//     moss/allocation.hpp asks, keep the count of that reference: they
+//     are not reclaimed by counting.) Stores into a dying object (its finalizer clearing
 //     its own members) are plain stores and count nothing. Otherwise the
 //     weak slots it held are forgotten, each child's count is decremented
 //     (a child reaching zero is dead too unless a mark bit protects it, in

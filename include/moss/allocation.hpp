@@ -11,6 +11,19 @@
 // `static constexpr bool moss_acyclic = true;` to promise it can never be
 // part of a reference cycle (refcount then never buffers it).
 //
+// Finalizers, under both collectors:
+//  - A finalizer may allocate on its heap; what it stores in a Root (or in a
+//    live object) is an ordinary live object.
+//  - An exception thrown by a finalizer is dropped; the object is reclaimed
+//    all the same.
+//  - Resurrection: a finalizer that stores its own object somewhere (a Root,
+//    a live object) keeps the object's memory allocated for as long as it is
+//    reachable from there, but the object has been finalized (its
+//    destructor ran) and is never finalized again. Its references must be
+//    cleared by that finalizer: under mark-sweep what they pointed to may be
+//    reclaimed already. (Under refcount, targets of references cleared this
+//    way keep that count: a known limitation, they are not reclaimed.)
+//
 // Objects are 16-byte aligned; over-aligned types are rejected at compile
 // time. If T's constructor throws, the memory is reclaimed and the exception
 // passes through.
