@@ -17,7 +17,12 @@ std::unique_ptr<CollectorBase> make_refcount(HeapImpl& heap);
 
 namespace {
 HeapOptions with_environment(HeapOptions o) {
-  if (const char* s = std::getenv("MOSS_GC_STRESS"); s != nullptr && *s != '\0') {
+  // Stress mode adds collections where the heap collects automatically; a
+  // heap whose embedder turned automatic collection off (gc_percent < 0)
+  // manages its memory itself and is left alone, and an explicit
+  // HeapOptions::stress_every wins over the environment.
+  if (const char* s = std::getenv("MOSS_GC_STRESS"); s != nullptr && *s != '\0' && o.gc_percent >= 0 &&
+                                                    o.stress_every == 0) {
     o.stress_every = std::strtoull(s, nullptr, 10);
   }
   if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;

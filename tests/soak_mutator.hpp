@@ -44,7 +44,13 @@ constexpr int kEdges = 3;
 constexpr long kNone = -1;
 // Unreachable nodes a full collection may keep because a stale word on a
 // scanned stack still points at them.
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer's larger frames and redzones leave more stale words on
+// the stack for the conservative scan to find.
+constexpr long kConservativeSlack = 128;
+#else
 constexpr long kConservativeSlack = 32;
+#endif
 
 // What the finalizer of a node reports to: the model of the mutator that
 // made it (a null model ignores finalizations).

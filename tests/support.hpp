@@ -10,6 +10,7 @@
 #include <moss/moss.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -40,6 +41,13 @@ namespace moss_test {
   heap.collect();
   scrub_stack();
   heap.collect();
+}
+
+// True when MOSS_GC_STRESS makes every heap collect every few allocations:
+// tests that build very large structures scale them down.
+inline bool stressed() {
+  const char* s = std::getenv("MOSS_GC_STRESS");
+  return s != nullptr && *s != '\0' && *s != '0';
 }
 
 // Counts live instances through its constructor and destructor.

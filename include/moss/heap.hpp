@@ -63,7 +63,8 @@ struct HeapOptions {
   // Background helper threads for sweeping and marking (0: none). Results
   // are identical with or without them.
   unsigned helper_threads = 0;
-  // Collect every N allocations (0: off). MOSS_GC_STRESS=N sets it too.
+  // Collect every N allocations (0: off). MOSS_GC_STRESS=N sets it too, for
+  // heaps that collect automatically (gc_percent >= 0).
   std::uint64_t stress_every = 0;
   // Print one line per collection to stderr. MOSS_GCTRACE=1 sets it too.
   bool trace = false;
