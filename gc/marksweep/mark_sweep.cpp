@@ -135,6 +135,12 @@ class MarkSweep final : public CollectorBase {
 
   void set_goal(std::uint64_t live);
   void start_marking();
+  // Turns marking on (barrier, black allocation) and shades the roots.
+  void begin_marking();
+  // Rescans the roots, drains, clears dead weak slots, turns marking off.
+  void terminate_marking();
+  // Statistics and the next cycle's pacing.
+  void end_cycle();
   void scan_roots();
   // Traces grey objects until `budget` bytes were scanned or none is left;
   // returns true when the mark stack is empty.
@@ -232,14 +238,43 @@ void MarkSweep::start_marking() {
     cache.finish_sweep();
   }
   Pause pause(heap_.pauses(), &heap_.root_scan_us);
+  begin_marking();
+}
+
+void MarkSweep::begin_marking() {
   marking_ = true;
   collector_barrier_on();
-  cache.set_allocate_black(true);
+  heap_.cache().set_allocate_black(true);
   marked_bytes_ = marked_objects_ = 0;
+  cycle_work_ = 0;
   debt_ = 0;
-  allocated_seen_ = cache.allocated_bytes();
+  allocated_seen_ = heap_.cache().allocated_bytes();
   weak_slots_.clear();
   scan_roots();
+}
+
+void MarkSweep::terminate_marking() {
+  scan_roots();
+  drain(std::numeric_limits<std::size_t>::max());
+  if (verify_each_cycle_) check_no_black_to_white();
+  SpanCache& cache = heap_.cache();
+  for (void** slot : weak_slots_) {
+    if (stale_entries_ && cache.find_object(slot) == nullptr) continue;  // its holder was reclaimed
+    std::uint32_t i = 0;
+    Span* s = *slot != nullptr ? cache.locate(*slot, i) : nullptr;
+    if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
+  }
+  weak_slots_.clear();
+  stop_marking();
+}
+
+void MarkSweep::end_cycle() {
+  heap_.cache().reset_bytes_since_mark();
+  heap_.live_bytes = marked_bytes_;
+  heap_.live_objects = marked_objects_;
+  ++heap_.collections;
+  last_cycle_work_ = cycle_work_;
+  set_goal(marked_bytes_);
 }
 
 void MarkSweep::scan_roots() {
@@ -277,27 +312,9 @@ void MarkSweep::finish_marking() {
   double start = now_us();
   {
     Pause pause(heap_.pauses(), &heap_.mark_us);
-    scan_roots();
-    drain(std::numeric_limits<std::size_t>::max());
-    if (verify_each_cycle_) check_no_black_to_white();
-    for (void** slot : weak_slots_) {
-      if (stale_entries_ && heap_.cache().find_object(slot) == nullptr) continue;
-      if (*slot != nullptr && heap_.cache().find_object(*slot) != nullptr) {
-        std::uint32_t i = 0;
-        Span* s = heap_.cache().locate(*slot, i);
-        if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
-      }
-    }
-    weak_slots_.clear();
-    stop_marking();
+    terminate_marking();
     heap_.cache().start_sweep();
-    heap_.cache().reset_bytes_since_mark();
-    heap_.live_bytes = marked_bytes_;
-    heap_.live_objects = marked_objects_;
-    ++heap_.collections;
-    last_cycle_work_ = cycle_work_;
-    cycle_work_ = 0;
-    set_goal(marked_bytes_);
+    end_cycle();
   }
   heap_.trace_line("mark termination", now_us() - start);
 }
@@ -313,39 +330,18 @@ void MarkSweep::collect() {
         cache.finish_sweep();
       }
       PhaseTimer t(heap_.root_scan_us);
-      marking_ = true;
-      collector_barrier_on();
-      cache.set_allocate_black(true);
-      marked_bytes_ = marked_objects_ = 0;
-      weak_slots_.clear();
-      scan_roots();
+      begin_marking();
     }
     {
       PhaseTimer t(heap_.mark_us);
-      scan_roots();
-      drain(std::numeric_limits<std::size_t>::max());
-      if (verify_each_cycle_) check_no_black_to_white();
-      for (void** slot : weak_slots_) {
-        if (stale_entries_ && cache.find_object(slot) == nullptr) continue;
-        std::uint32_t i = 0;
-        Span* s = *slot != nullptr ? cache.locate(*slot, i) : nullptr;
-        if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
-      }
-      weak_slots_.clear();
-      stop_marking();
+      terminate_marking();
     }
     {
       PhaseTimer t(heap_.sweep_us);
       cache.start_sweep();
       cache.finish_sweep();
     }
-    cache.reset_bytes_since_mark();
-    heap_.live_bytes = marked_bytes_;
-    heap_.live_objects = marked_objects_;
-    ++heap_.collections;
-    last_cycle_work_ = cycle_work_;
-    cycle_work_ = 0;
-    set_goal(marked_bytes_);
+    end_cycle();
   }
   heap_.trace_line("full collection", now_us() - start);
   if (verify_each_cycle_) {
