@@ -27,7 +27,10 @@ MOSS_INLINE bool plain_store_suffices(void* value) {
 }
 }  // namespace
 
-void write_barrier_slow(void** slot, void* value) {
+namespace {
+// The barrier's slow path for either kind of slot: escapes first, then the
+// collector's barrier (which performs the store).
+void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
   if (plain_store_suffices(value)) {
     *slot = value;
     return;
@@ -39,28 +42,18 @@ void write_barrier_slow(void** slot, void* value) {
   }
   // The holder costs a lookup: only escape checks need it here (a collector
   // that wants it finds it itself).
-  void* holder = heap->scopes_open() ? heap->cache().find_object(slot) : nullptr;
-  // Escapes first, then the collector's barrier (which stores).
-  if (heap->scopes_open()) heap->escape_on_store(holder, value);
-  heap->collector().write_barrier(holder, slot, value);
+  void* holder = nullptr;
+  if (heap->scopes_open()) {
+    holder = heap->cache().find_object(slot);
+    heap->escape_on_store(holder, value);
+  }
+  (heap->collector().*collector_barrier)(holder, slot, value);
 }
+}  // namespace
 
-void weak_barrier_slow(void** slot, void* value) {
-  if (plain_store_suffices(value)) {
-    *slot = value;
-    return;
-  }
-  HeapImpl* heap = HeapImpl::owning(slot);
-  if (heap == nullptr) {
-    *slot = value;
-    return;
-  }
-  // The holder costs a lookup: only escape checks need it here (a collector
-  // that wants it finds it itself).
-  void* holder = heap->scopes_open() ? heap->cache().find_object(slot) : nullptr;
-  if (heap->scopes_open()) heap->escape_on_store(holder, value);
-  heap->collector().weak_barrier(holder, slot, value);
-}
+void write_barrier_slow(void** slot, void* value) { barrier_slow(slot, value, &CollectorBase::write_barrier); }
+
+void weak_barrier_slow(void** slot, void* value) { barrier_slow(slot, value, &CollectorBase::weak_barrier); }
 
 void RootNode::attach(Heap& heap, void* target) {
   heap.impl().check_object(target, "Root");

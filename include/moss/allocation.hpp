@@ -78,11 +78,12 @@ TypeIndex type_index() {
   return index;
 }
 
-// Allocates a T with `extra` bytes of trailing storage after it.
+namespace detail {
+// Constructs a T in `memory` just allocated from `heap`; if the constructor
+// throws, the memory is reclaimed (no finalizer) and the exception passes on.
 template <class T, class... Args>
-T* make_trailing(Heap& heap, std::size_t extra, Args&&... args) {
+T* construct_in(Heap& heap, void* memory, Args&&... args) {
   static_assert(alignof(T) <= 16, "moss objects are 16-byte aligned");
-  void* memory = heap.allocate(type_index<T>(), sizeof(T) + extra);
   if constexpr (std::is_nothrow_constructible_v<T, Args&&...>) {
     return ::new (memory) T(std::forward<Args>(args)...);
   } else {
@@ -93,6 +94,14 @@ T* make_trailing(Heap& heap, std::size_t extra, Args&&... args) {
       throw;
     }
   }
+}
+}  // namespace detail
+
+// Allocates a T with `extra` bytes of trailing storage after it.
+template <class T, class... Args>
+T* make_trailing(Heap& heap, std::size_t extra, Args&&... args) {
+  void* memory = heap.allocate(type_index<T>(), sizeof(T) + extra);
+  return detail::construct_in<T>(heap, memory, std::forward<Args>(args)...);
 }
 
 template <class T, class... Args>

@@ -151,18 +151,8 @@ class LocalScope {
   // A T in this scope, with `extra` bytes of trailing storage.
   template <class T, class... Args>
   T* make_trailing(std::size_t extra, Args&&... args) {
-    static_assert(alignof(T) <= 16, "moss objects are 16-byte aligned");
     void* memory = allocate(type_index<T>(), sizeof(T) + extra);
-    if constexpr (std::is_nothrow_constructible_v<T, Args&&...>) {
-      return ::new (memory) T(std::forward<Args>(args)...);
-    } else {
-      try {
-        return ::new (memory) T(std::forward<Args>(args)...);
-      } catch (...) {
-        heap_.free_unconstructed(memory);
-        throw;
-      }
-    }
+    return detail::construct_in<T>(heap_, memory, std::forward<Args>(args)...);
   }
 
   template <class T, class... Args>
