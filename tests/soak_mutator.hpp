@@ -46,8 +46,9 @@ constexpr long kNone = -1;
 // scanned stack still points at them.
 #if defined(__SANITIZE_ADDRESS__)
 // AddressSanitizer's larger frames and redzones leave more stale words on
-// the stack for the conservative scan to find.
-constexpr long kConservativeSlack = 128;
+// the stack for the conservative scan to find, and one stale word can hold a
+// whole detached group (several hundred nodes) for two checks.
+constexpr long kConservativeSlack = 1024;
 #else
 constexpr long kConservativeSlack = 32;
 #endif
