@@ -26,6 +26,16 @@ HeapOptions with_environment(HeapOptions o) {
     o.stress_every = std::strtoull(s, nullptr, 10);
   }
   if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;
+  // MOSS_HELPER_THREADS=N gives helper threads to mark-sweep heaps that did
+  // not ask for a number (results must not change: the test suite runs
+  // under it).
+  if (const char* s = std::getenv("MOSS_HELPER_THREADS"); s != nullptr && *s != '\0' && o.helper_threads == 0) {
+    o.helper_threads = static_cast<unsigned>(std::strtoul(s, nullptr, 10));
+  }
+  if (o.helper_threads > kMaxHelperThreads) {
+    throw UsageError("moss: HeapOptions::helper_threads is " + std::to_string(o.helper_threads) + "; at most " +
+                     std::to_string(kMaxHelperThreads) + " are supported");
+  }
   return o;
 }
 }  // namespace

@@ -39,6 +39,7 @@ class SpanCache;
 enum class SpanState : std::uint8_t { free, small, large };
 
 inline constexpr std::size_t kBitmapWords = kMaxSlotsPerSpan / 64;
+inline constexpr std::uint64_t kSweepingGen = ~std::uint64_t{0};
 
 struct ObjectHeader {
   std::uint32_t type;      // TypeIndex; kNoType for a slot that holds nothing
@@ -89,11 +90,18 @@ struct Span {
   std::uint32_t magic = 0;
   std::uint32_t free_index = 0;
   std::uint32_t alloc_count = 0;
-  std::uint32_t swept_epoch = 0;  // the owner's sweep epoch this span was swept in
+  std::uint32_t swept_epoch = 0;  // the owner's sweep epoch this span was filed in (owner thread only)
+  // Whose sweep the bitmaps reflect: (owner's cache id << 32) | epoch, or
+  // kSweepingGen while a sweeper (the owner, or a helper thread of its
+  // heap) holds the span. A helper claims a span by compare-and-swap from
+  // the owner's previous generation, so a record that changed hands never
+  // matches (span_cache.hpp, "Background sweeping").
+  std::atomic<std::uint64_t> bits_gen{0};
   // Scope spans (runtime/escape/scope_spans.hpp): the depth of the LocalScope
   // that owns the span (0: an ordinary heap span), how many of its objects
   // escaped (an upper bound; explicit frees do not lower it), and whether
   // any object in it has a finalizer.
+  std::uint32_t cache_index = 0;   // position in the owner's list of all its spans
   std::uint32_t scope_depth = 0;
   std::uint32_t escaped = 0;
   bool has_finalizable = false;
@@ -131,6 +139,14 @@ struct Span {
     if (word & bit) return false;
     word |= bit;
     return true;
+  }
+
+  // The same for markers running on several threads at once.
+  bool try_mark_shared(std::uint32_t i) {
+    std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    std::atomic_ref<std::uint64_t> word(mark_bits[i >> 6]);
+    if (word.load(std::memory_order_relaxed) & bit) return false;
+    return (word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
 
   // The allocation fast path: a slot from the free cache, or null.

@@ -3,6 +3,7 @@
 #include "runtime/span_cache.hpp"
 
 #include <string>
+#include <thread>
 
 #include "moss/errors.hpp"
 #include "runtime/poison.hpp"
@@ -12,7 +13,22 @@ namespace moss::detail {
 
 Span SpanCache::empty_span_;
 
-SpanCache::SpanCache(SpanCacheOwner& owner) : owner_(owner) {
+namespace {
+std::atomic<std::uint32_t> next_cache_id{1};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+}  // namespace
+
+SpanCache::SpanCache(SpanCacheOwner& owner)
+    : owner_(owner), id_(next_cache_id.fetch_add(1, std::memory_order_relaxed)) {
+  gen_ = generation(id_, epoch_);
+  prev_gen_ = generation(id_, epoch_ - 1);
   for (auto& row : current_) {
     row[0] = &empty_span_;
     row[1] = &empty_span_;
@@ -63,7 +79,10 @@ Span* SpanCache::new_span(std::size_t pages, SpanState kind) {
   }
   s->owner.store(this, std::memory_order_release);
   s->swept_epoch = epoch_;
+  s->bits_gen.store(gen_, std::memory_order_relaxed);
   s->list = kNoList;
+  s->cache_index = static_cast<std::uint32_t>(all_spans_.size());
+  all_spans_.push_back(s);
   heap_bytes_ += s->bytes();
   ++span_count_;
   return s;
@@ -71,6 +90,11 @@ Span* SpanCache::new_span(std::size_t pages, SpanState kind) {
 
 void SpanCache::return_span(Span* s) {
   MOSS_ASSERT(s->list == kNoList);
+  MOSS_ASSERT(s->cache_index < all_spans_.size() && all_spans_[s->cache_index] == s);
+  Span* last = all_spans_.back();
+  last->cache_index = s->cache_index;
+  all_spans_[s->cache_index] = last;
+  all_spans_.pop_back();
   heap_bytes_ -= s->bytes();
   --span_count_;
   unpoison_memory(s->start, s->bytes());  // the next owner lays it out anew
@@ -351,13 +375,22 @@ void SpanCache::free_located(Span* s, std::uint32_t i, void* payload) {
 
 void SpanCache::start_sweep() {
   MOSS_ASSERT(unswept_spans_ == 0);
+  MOSS_ASSERT(!background_ || sweep_work_left_.load(std::memory_order_relaxed) <= 0);
   ++epoch_;
+  prev_gen_ = gen_;
+  gen_ = generation(id_, epoch_);
   sweep_cursor_ = 1;
   // Scope spans are not swept: their objects live until the scope ends.
   for (ScopeSpans& scope : scopes_) {
     for (Span& s : scope.spans) {
       std::memset(s.mark_bits, 0, sizeof(std::uint64_t) * ((s.slots + 63) / 64));
       s.swept_epoch = epoch_;
+      s.bits_gen.store(gen_, std::memory_order_relaxed);
+    }
+  }
+  for (std::size_t c = 0; c < kNumSizeClasses; ++c) {
+    for (int k = 0; k < 2; ++k) {
+      for (Span& s : scope_pool_[c][k]) s.bits_gen.store(gen_, std::memory_order_relaxed);
     }
   }
   for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
@@ -426,6 +459,37 @@ std::size_t SpanCache::sweep_some(std::size_t n) {
 
 bool SpanCache::sweep_span(Span* s) {
   MOSS_ASSERT(s->list == kNoList);
+  settle(s);
+  s->swept_epoch = epoch_;
+  if (s->alloc_count == 0) {
+    return_span(s);
+    return false;
+  }
+  return true;
+}
+
+void SpanCache::settle(Span* s) {
+  std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
+  while (gen != gen_) {
+    if (gen == prev_gen_) {
+      if (background_ && !s->bits_gen.compare_exchange_weak(gen, kSweepingGen, std::memory_order_acquire,
+                                                            std::memory_order_acquire)) {
+        continue;
+      }
+      std::uint64_t freed = sweep_bits(s, finalize_queue_);
+      freed_objects_ += freed;
+      freed_bytes_ += freed * (s->slot_size - kHeaderSize);
+      s->bits_gen.store(gen_, std::memory_order_release);
+      return;
+    }
+    // A helper thread is sweeping it: that takes microseconds.
+    MOSS_ASSERT(gen == kSweepingGen);
+    cpu_relax();
+    gen = s->bits_gen.load(std::memory_order_acquire);
+  }
+}
+
+std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
   std::uint32_t words = (s->slots + 63) / 64;
   std::size_t bytes = s->slot_size - kHeaderSize;
   std::uint64_t freed = 0;
@@ -441,7 +505,7 @@ bool SpanCache::sweep_span(Span* s) {
           TypeRegistry::get(h->type).finalize != nullptr) {
         // Kept until its finalizer has run; reclaimed next cycle.
         s->set_mark(i);
-        finalize_queue_.push_back(p);
+        finalize.push_back(p);
         continue;
       }
       h->type = TypeRegistry::kNoType;
@@ -454,21 +518,62 @@ bool SpanCache::sweep_span(Span* s) {
   std::uint32_t count = 0;
   for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s->alloc_bits[w]));
   s->alloc_count = count;
-  s->swept_epoch = epoch_;
-  freed_objects_ += freed;
-  freed_bytes_ += freed * bytes;
   if (freed != 0) s->needs_zero = true;
-  if (count == 0) {
-    return_span(s);
-    return false;
-  }
   s->free_index = 0;
   s->free_cache = 0;
-  s->refill_cache();
-  return true;
+  if (count != 0) s->refill_cache();
+  return freed;
+}
+
+void SpanCache::publish_sweep_work() {
+  MOSS_ASSERT(background_);
+  sweep_work_ = all_spans_;
+  sweep_work_left_.store(static_cast<std::int64_t>(sweep_work_.size()), std::memory_order_release);
+}
+
+// Helpers take spans from the end of the published list (the owner's lazy
+// sweeping starts from the small classes' lists), claim each unswept one
+// and sweep its bitmaps.
+void SpanCache::sweep_in_background() {
+  std::vector<void*> finalize;
+  for (;;) {
+    std::int64_t i = sweep_work_left_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (i < 0) break;
+    Span* s = sweep_work_[static_cast<std::size_t>(i)];
+    std::uint64_t expected = prev_gen_;
+    if (!s->bits_gen.compare_exchange_strong(expected, kSweepingGen, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+      continue;  // swept already, being swept, or no longer this heap's
+    }
+    std::uint64_t freed = sweep_bits(s, finalize);
+    // Counts and finds are published before the span is, so an owner that
+    // sees the span swept sees them too.
+    background_freed_objects_.fetch_add(freed, std::memory_order_relaxed);
+    background_freed_bytes_.fetch_add(freed * (s->slot_size - kHeaderSize), std::memory_order_relaxed);
+    background_swept_spans_.fetch_add(1, std::memory_order_relaxed);
+    if (!finalize.empty()) {
+      std::lock_guard<std::mutex> lock(background_mutex_);
+      background_finalize_.insert(background_finalize_.end(), finalize.begin(), finalize.end());
+      background_found_.store(true, std::memory_order_release);
+      finalize.clear();
+    }
+    s->bits_gen.store(gen_, std::memory_order_release);
+  }
+}
+
+void SpanCache::take_background_results() {
+  std::lock_guard<std::mutex> lock(background_mutex_);
+  finalize_queue_.insert(finalize_queue_.end(), background_finalize_.begin(), background_finalize_.end());
+  background_finalize_.clear();
+  background_found_.store(false, std::memory_order_relaxed);
 }
 
 const char* SpanCache::verify() const {
+  if (background_) {
+    // Helpers may be rewriting unswept spans' bitmaps: settle them all.
+    auto* self = const_cast<SpanCache*>(this);
+    for (Span* s : self->all_spans_) self->settle(s);
+  }
   const char* problem = nullptr;
   std::size_t bytes = 0, spans = 0;
   for_each_span([&](const Span& s) {

@@ -26,6 +26,19 @@
 // queued; the heap runs the queue outside the collector and frees each
 // object on the next cycle if it is still unreachable.
 //
+// Background sweeping (mark-sweep heaps with HeapOptions::helper_threads):
+// after start_sweep() the owner publishes every span it holds, and helper
+// threads sweep their bitmaps (sweep_bits: the per-object work) while the
+// owner runs on. A span's bits_gen says whose sweep its bitmaps reflect: a
+// helper claims an unswept span by compare-and-swap from the previous
+// generation to kSweepingGen and publishes the current generation when
+// done (release). Everything the owner does with a span's bitmaps (lazy
+// sweeping, locate(), free) first settles it: sweeps it itself if no helper
+// has claimed it, or waits for the one that has. Filing stays the owner's:
+// lists, returning empty spans to the page heap, and the finalize queue
+// (helpers hand their finds over under a mutex). The set of live objects is
+// the same as with the owner sweeping alone.
+//
 // Scope spans (runtime/escape/scope_spans.hpp) belong to an open LocalScope
 // and sit on its list (kScope), not on the lists above: sweeping never
 // frees them (start_sweep only clears their mark bits), and their memory
@@ -38,9 +51,11 @@
 // alloc bits; heap_bytes is the sum of the spans' bytes.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "runtime/escape/scope_spans.hpp"
@@ -148,8 +163,19 @@ class SpanCache {
     if (a < s->start || a >= s->end()) return nullptr;
     std::uint32_t i = s->index_of(address);
     if (i >= s->slots) return nullptr;
-    // In a span not yet swept this cycle, the last marking decides.
-    bool live = s->swept_epoch == epoch_ ? s->is_allocated(i) : s->is_marked(i);
+    // In a span not yet swept this cycle, the last marking decides; with
+    // background sweeping the span is swept first (or its sweeper awaited),
+    // since a helper thread may be rewriting its bitmaps.
+    std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
+    bool live;
+    if (MOSS_LIKELY(gen == gen_)) {
+      live = s->is_allocated(i);
+    } else if (!background_) {
+      live = s->is_marked(i);
+    } else {
+      const_cast<SpanCache*>(this)->settle(s);
+      live = s->is_allocated(i);
+    }
     if (!live) return nullptr;
     index = i;
     return s;
@@ -169,7 +195,22 @@ class SpanCache {
   bool sweep_done() const { return unswept_spans_ == 0; }
   std::uint32_t epoch() const { return epoch_; }
   // Dead finalizable objects found by sweeping; the heap runs and clears it.
-  std::vector<void*>& finalize_queue() { return finalize_queue_; }
+  std::vector<void*>& finalize_queue() {
+    if (MOSS_UNLIKELY(background_found_.load(std::memory_order_acquire))) take_background_results();
+    return finalize_queue_;
+  }
+
+  // Background sweeping (see "Background sweeping" above). While on, the
+  // spans' bitmaps may be swept by other threads; everything else stays the
+  // owner's. The owner turns it on, calls publish_sweep_work() after each
+  // start_sweep() and lets any number of threads run sweep_in_background()
+  // until it returns; it waits for them before the next start_sweep() and
+  // before turning background sweeping off.
+  void set_background_sweep(bool on) { background_ = on; }
+  bool background_sweep() const { return background_; }
+  void publish_sweep_work();
+  void sweep_in_background();
+  std::uint64_t background_swept_spans() const { return background_swept_spans_.load(std::memory_order_relaxed); }
 
   template <class F>
   void for_each_span(F&& f) const {
@@ -196,8 +237,10 @@ class SpanCache {
   // Statistics.
   std::uint64_t allocated_objects() const { return allocated_objects_; }
   std::uint64_t allocated_bytes() const { return allocated_bytes_; }
-  std::uint64_t freed_objects() const { return freed_objects_; }
-  std::uint64_t freed_bytes() const { return freed_bytes_; }
+  std::uint64_t freed_objects() const {
+    return freed_objects_ + background_freed_objects_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t freed_bytes() const { return freed_bytes_ + background_freed_bytes_.load(std::memory_order_relaxed); }
   std::size_t heap_bytes() const { return heap_bytes_; }
   std::size_t span_count() const { return span_count_; }
   // Bytes allocated since the counter was last reset (the pacer's clock).
@@ -239,8 +282,21 @@ class SpanCache {
   void* try_existing(std::size_t cls, bool noscan);
   Span* new_span(std::size_t pages, SpanState kind);
   void return_span(Span* s);
-  // Sweeps one span; returns false if it was emptied and given back.
+  // Sweeps one span and files it as the owner's; returns false if it was
+  // emptied and given back.
   bool sweep_span(Span* s);
+  // Makes s's bitmaps this epoch's: sweeps them here, or waits for the
+  // helper thread sweeping them.
+  void settle(Span* s);
+  // The bitmap work of sweeping one span (any thread, once the span is
+  // claimed): frees dead objects, queues dead finalizable ones on
+  // `finalize`, swaps the tables, reloads the free cache. Returns the
+  // number of objects freed.
+  std::uint64_t sweep_bits(Span* s, std::vector<void*>& finalize);
+  void take_background_results();
+  static std::uint64_t generation(std::uint32_t id, std::uint32_t epoch) {
+    return (std::uint64_t{id} << 32) | epoch;
+  }
   void unlink(Span* s);
   // Which list holds s. start_sweep moves whole partial, full and large
   // lists to the unswept ones without retagging their spans (that would
@@ -271,7 +327,21 @@ class SpanCache {
   static constexpr std::size_t kScopePoolSpans = 2;  // per class and scan kind
   std::vector<void*> finalize_queue_;
   bool allocate_black_ = false;
+  std::uint32_t id_;  // process-unique, for span generations
   std::uint32_t epoch_ = 1;
+  std::uint64_t gen_ = 0;       // generation(id_, epoch_): swept this epoch
+  std::uint64_t prev_gen_ = 0;  // generation(id_, epoch_ - 1): not yet swept
+  // Background sweeping.
+  bool background_ = false;
+  std::vector<Span*> all_spans_;           // every span held (Span::cache_index)
+  std::vector<Span*> sweep_work_;          // this epoch's spans, for the helpers
+  std::atomic<std::int64_t> sweep_work_left_{0};
+  std::mutex background_mutex_;
+  std::vector<void*> background_finalize_;  // found by helpers, under the mutex
+  std::atomic<bool> background_found_{false};
+  std::atomic<std::uint64_t> background_freed_objects_{0};
+  std::atomic<std::uint64_t> background_freed_bytes_{0};
+  std::atomic<std::uint64_t> background_swept_spans_{0};
   std::size_t unswept_spans_ = 0;
   std::size_t sweep_cursor_ = 1;  // sweep_some resumes at this class
   std::uint64_t allocated_objects_ = 0;

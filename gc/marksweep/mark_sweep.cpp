@@ -2,11 +2,15 @@
 #include "gc/marksweep/mark_sweep.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <limits>
 #include <vector>
 
 #include "gc/heap_impl.hpp"
+#include "gc/helper_threads.hpp"
 #include "gc/roots.hpp"
 #include "moss/member.hpp"
 
@@ -19,13 +23,30 @@ struct Grey {
   std::size_t bytes;
 };
 
+// One marking thread's state: its grey objects, the weak slots it found,
+// and what it marked. The owner thread's marker (main_) does all serial
+// marking and the barrier's shading; helper threads get one each for
+// parallel drains, merged into main_ when the drain ends.
+struct Marker {
+  std::vector<Grey> grey;
+  std::vector<void**> weak;
+  std::uint64_t bytes = 0;    // payload bytes marked
+  std::uint64_t objects = 0;  // objects marked
+  std::uint64_t work = 0;     // scan work done in a parallel drain
+};
+
 class MarkSweep final : public CollectorBase {
  public:
-  explicit MarkSweep(HeapImpl& heap) : CollectorBase(heap), visitor_(*this) {
+  explicit MarkSweep(HeapImpl& heap) : CollectorBase(heap), visitor_(*this, main_) {
     const char* v = std::getenv("MOSS_VERIFY");
     verify_each_cycle_ = v != nullptr && *v != '\0' && *v != '0';
     const char* e = std::getenv("MOSS_EXPLAIN_ROOTS");
     explain_roots_ = e != nullptr && *e != '\0' && *e != '0';
+    if (heap.options().helper_threads != 0) {
+      helpers_ = std::make_unique<HelperThreads>(heap.options().helper_threads);
+      workers_.resize(heap.options().helper_threads);
+      heap.cache().set_background_sweep(true);
+    }
     set_goal(0);
   }
 
@@ -36,20 +57,20 @@ class MarkSweep final : public CollectorBase {
     // black object ever refers to a white one. The old value needs no
     // shading because termination rescans every root (the stacks above all)
     // with the world stopped: whatever is still reachable then is found.
-    if (marking_ && value != nullptr) shade(value);
+    if (marking_ && value != nullptr) shade<false>(main_, value);
     *slot = value;
   }
   void weak_barrier(void*, void** slot, void* value) override {
     // A weak slot written while marking may belong to an object that was
     // already traced (or allocated black): remember it for termination.
-    if (marking_) weak_slots_.push_back(slot);
+    if (marking_) main_.weak.push_back(slot);
     *slot = value;
   }
   void collect() override;
   // An escaped object may be known to the marker only through the scope it
   // left: shading it keeps this cycle from missing it.
   void on_escape(void* object) override {
-    if (marking_) shade(object);
+    if (marking_) shade<false>(main_, object);
   }
   // Scope exit may free objects that are on the mark stack or hold weak
   // slots recorded this cycle: from now until marking ends, both are
@@ -57,10 +78,17 @@ class MarkSweep final : public CollectorBase {
   void before_local_reclaim() override {
     if (marking_) stale_entries_ = true;
   }
-  void fill_stats(HeapStats&) const override {}
+  void fill_stats(HeapStats& stats) const override {
+    stats.helper_marked_objects = helper_marked_objects_;
+    stats.helper_swept_spans = heap_.cache().background_swept_spans();
+  }
   const char* verify() override;
   void shutdown() override {
     if (marking_) stop_marking();
+    if (helpers_ != nullptr) {
+      helpers_.reset();  // waits for a background sweep, then joins
+      heap_.cache().set_background_sweep(false);
+    }
     report_goal(0);
   }
   ~MarkSweep() override { report_goal(0); }
@@ -73,38 +101,40 @@ class MarkSweep final : public CollectorBase {
   }
 
   // The tracing core's entry: shades `address`'s object grey if it is a
-  // white live object of this heap (interior pointers count).
-  MOSS_INLINE void shade(const void* address) {
+  // white live object of this heap (interior pointers count). `Shared`:
+  // other threads mark at the same time (mark bits are set atomically).
+  template <bool Shared>
+  MOSS_INLINE void shade(Marker& m, const void* address) {
     std::uint32_t i = 0;
     Span* s = heap_.cache().locate(address, i);
-    if (s != nullptr && s->try_mark(i)) {
-      std::size_t bytes = s->slot_size - kHeaderSize;
-      marked_bytes_ += bytes;
-      ++marked_objects_;
-      if (!s->noscan) grey_.push_back({s->payload(i), bytes});
+    if (s != nullptr && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
+  }
+  template <bool Shared>
+  void shade_exact(Marker& m, const void* address) {
+    std::uint32_t i = 0;
+    Span* s = heap_.cache().locate(address, i);
+    if (s != nullptr && s->payload(i) == address && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) {
+      note_marked(m, s, i);
     }
   }
-  void shade_exact(const void* address) {
-    std::uint32_t i = 0;
-    Span* s = heap_.cache().locate(address, i);
-    if (s != nullptr && s->payload(i) == address && s->try_mark(i)) {
-      std::size_t bytes = s->slot_size - kHeaderSize;
-      marked_bytes_ += bytes;
-      ++marked_objects_;
-      if (!s->noscan) grey_.push_back({s->payload(i), bytes});
-    }
+  static MOSS_INLINE void note_marked(Marker& m, Span* s, std::uint32_t i) {
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    m.bytes += bytes;
+    ++m.objects;
+    if (!s->noscan) m.grey.push_back({s->payload(i), bytes});
   }
 
  private:
+  template <bool Shared>
   class MarkVisitor final : public Visitor {
    public:
-    explicit MarkVisitor(MarkSweep& ms) : ms_(ms) {}
+    MarkVisitor(MarkSweep& ms, Marker& m) : ms_(ms), m_(m) {}
     void visit_conservative(const void* begin, const void* end) override {
-      if (MOSS_UNLIKELY(ms_.explain_roots_)) {
+      if (MOSS_UNLIKELY(!Shared && ms_.explain_roots_)) {
         explain(begin, end);
         return;
       }
-      for_each_word(begin, end, [this](const void* w) { ms_.shade(w); });
+      for_each_word(begin, end, [this](const void* w) { ms_.shade<Shared>(m_, w); });
     }
     // MOSS_EXPLAIN_ROOTS=1: name every conservative word that keeps an
     // object alive (to find out why garbage is retained).
@@ -112,9 +142,9 @@ class MarkSweep final : public CollectorBase {
       const char* b = static_cast<const char*>(begin);
       auto* p = reinterpret_cast<const char*>((reinterpret_cast<std::uintptr_t>(b) + 7) & ~std::uintptr_t{7});
       for_each_word(begin, end, [this, &p, end](const void* w) {
-        std::uint64_t before = ms_.marked_objects_;
-        ms_.shade(w);
-        if (ms_.marked_objects_ != before) {
+        std::uint64_t before = m_.objects;
+        ms_.shade<Shared>(m_, w);
+        if (m_.objects != before) {
           std::fprintf(stderr, "moss: root word at %p (%td bytes below range end %p) keeps object %p alive\n",
                        static_cast<const void*>(p), static_cast<const char*>(end) - p, end, w);
         }
@@ -124,13 +154,14 @@ class MarkSweep final : public CollectorBase {
 
    protected:
     void visit_pointer(const void* object) override {
-      if (object != nullptr) ms_.shade(object);
+      if (object != nullptr) ms_.shade<Shared>(m_, object);
     }
-    void visit_candidate(const void* maybe) override { ms_.shade_exact(maybe); }
-    void visit_weak(void* const* slot) override { ms_.weak_slots_.push_back(const_cast<void**>(slot)); }
+    void visit_candidate(const void* maybe) override { ms_.shade_exact<Shared>(m_, maybe); }
+    void visit_weak(void* const* slot) override { m_.weak.push_back(const_cast<void**>(slot)); }
 
    private:
     MarkSweep& ms_;
+    Marker& m_;
   };
 
   void set_goal(std::uint64_t live);
@@ -139,25 +170,30 @@ class MarkSweep final : public CollectorBase {
   void begin_marking();
   // Rescans the roots, drains, clears dead weak slots, turns marking off.
   void terminate_marking();
+  // Starts sweeping (and, with helper threads, sweeping in the background).
+  void begin_sweep();
   // Statistics and the next cycle's pacing.
   void end_cycle();
   void scan_roots();
   // Traces grey objects until `budget` bytes were scanned or none is left;
   // returns true when the mark stack is empty.
   bool drain(std::size_t budget);
+  // Traces every grey object with the helper threads (the termination's
+  // and a full collection's drain).
+  void drain_in_parallel();
+  void mark_in_parallel(Marker& m);
+  void share_grey(Marker& m);
+  bool take_grey(Marker& m);
   void finish_marking();
   void stop_marking();
   void check_no_black_to_white();
 
-  MarkVisitor visitor_;
-  std::vector<Grey> grey_;
-  std::vector<void**> weak_slots_;
+  Marker main_;
+  MarkVisitor<false> visitor_;
   bool marking_ = false;
   bool stale_entries_ = false;  // a scope freed objects while marking
   bool verify_each_cycle_ = false;
   bool explain_roots_ = false;
-  std::uint64_t marked_bytes_ = 0;
-  std::uint64_t marked_objects_ = 0;
   std::uint64_t goal_ = 0;     // heap_live at which marking must be done
   std::uint64_t trigger_ = 0;  // heap_live at which marking starts
   std::uint64_t base_live_ = 0;
@@ -167,6 +203,16 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t last_cycle_work_ = 0;  // and in the last complete one
   double debt_ = 0;
   std::uint64_t allocated_seen_ = 0;
+  // Helper threads (HeapOptions::helper_threads), their markers, and the
+  // shared pool of grey work a parallel drain balances through.
+  std::unique_ptr<HelperThreads> helpers_;
+  std::vector<Marker> workers_;
+  std::mutex pool_mutex_;
+  std::condition_variable pool_cv_;
+  std::vector<std::vector<Grey>> pool_;
+  std::atomic<unsigned> idle_{0};
+  unsigned drainers_ = 0;
+  std::uint64_t helper_marked_objects_ = 0;
 };
 
 void MarkSweep::set_goal(std::uint64_t live) {
@@ -242,39 +288,52 @@ void MarkSweep::start_marking() {
 }
 
 void MarkSweep::begin_marking() {
+  // The last background sweep has nothing left to do (the lazy sweep is
+  // done); its threads may still be looking.
+  if (helpers_ != nullptr) helpers_->wait();
   marking_ = true;
   collector_barrier_on();
   heap_.cache().set_allocate_black(true);
-  marked_bytes_ = marked_objects_ = 0;
+  main_.bytes = main_.objects = 0;
   cycle_work_ = 0;
   debt_ = 0;
   allocated_seen_ = heap_.cache().allocated_bytes();
-  weak_slots_.clear();
+  main_.weak.clear();
   scan_roots();
 }
 
 void MarkSweep::terminate_marking() {
   scan_roots();
+  if (helpers_ != nullptr && !main_.grey.empty()) drain_in_parallel();
   drain(std::numeric_limits<std::size_t>::max());
   if (verify_each_cycle_) check_no_black_to_white();
   SpanCache& cache = heap_.cache();
-  for (void** slot : weak_slots_) {
+  for (void** slot : main_.weak) {
     if (stale_entries_ && cache.find_object(slot) == nullptr) continue;  // its holder was reclaimed
     std::uint32_t i = 0;
     Span* s = *slot != nullptr ? cache.locate(*slot, i) : nullptr;
     if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
   }
-  weak_slots_.clear();
+  main_.weak.clear();
   stop_marking();
+}
+
+void MarkSweep::begin_sweep() {
+  SpanCache& cache = heap_.cache();
+  cache.start_sweep();
+  if (helpers_ != nullptr) {
+    cache.publish_sweep_work();
+    helpers_->post([&cache](unsigned) { cache.sweep_in_background(); });
+  }
 }
 
 void MarkSweep::end_cycle() {
   heap_.cache().reset_bytes_since_mark();
-  heap_.live_bytes = marked_bytes_;
-  heap_.live_objects = marked_objects_;
+  heap_.live_bytes = main_.bytes;
+  heap_.live_objects = main_.objects;
   ++heap_.collections;
   last_cycle_work_ = cycle_work_;
-  set_goal(marked_bytes_);
+  set_goal(main_.bytes);
 }
 
 void MarkSweep::scan_roots() {
@@ -285,13 +344,14 @@ void MarkSweep::scan_roots() {
 
 bool MarkSweep::drain(std::size_t budget) {
   std::size_t work = 0;
-  while (!grey_.empty()) {
+  std::vector<Grey>& grey = main_.grey;
+  while (!grey.empty()) {
     if (work >= budget) return false;
-    Grey g = grey_.back();
-    grey_.pop_back();
+    Grey g = grey.back();
+    grey.pop_back();
     // The next grey object is likely cold: start fetching it while this
     // one is traced.
-    if (!grey_.empty()) __builtin_prefetch(header_of(grey_.back().object));
+    if (!grey.empty()) __builtin_prefetch(header_of(grey.back().object));
     if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);
@@ -299,6 +359,81 @@ bool MarkSweep::drain(std::size_t budget) {
     cycle_work_ += g.bytes + 16;
   }
   return true;
+}
+
+// Parallel marking: every thread traces from its own grey stack and marks
+// with atomic bit sets, so each object is marked (and counted) by exactly
+// one thread. A thread with work to spare moves the older half of its
+// stack to the shared pool when another is idle; an idle thread takes from
+// the pool. The drain ends when every thread is idle and the pool empty
+// (only a busy thread adds to the pool, so that state is final).
+void MarkSweep::drain_in_parallel() {
+  drainers_ = helpers_->helpers() + 1;
+  idle_.store(0, std::memory_order_relaxed);
+  pool_.clear();
+  helpers_->run([this](unsigned worker) { mark_in_parallel(worker == 0 ? main_ : workers_[worker - 1]); });
+  cycle_work_ += main_.work;
+  main_.work = 0;
+  for (Marker& w : workers_) {
+    MOSS_ASSERT(w.grey.empty());
+    main_.bytes += w.bytes;
+    main_.objects += w.objects;
+    helper_marked_objects_ += w.objects;
+    cycle_work_ += w.work;
+    main_.weak.insert(main_.weak.end(), w.weak.begin(), w.weak.end());
+    w.bytes = w.objects = w.work = 0;
+    w.weak.clear();
+  }
+}
+
+void MarkSweep::mark_in_parallel(Marker& m) {
+  MarkVisitor<true> visitor(*this, m);
+  unsigned since_share = 0;
+  for (;;) {
+    while (!m.grey.empty()) {
+      Grey g = m.grey.back();
+      m.grey.pop_back();
+      if (!m.grey.empty()) __builtin_prefetch(header_of(m.grey.back().object));
+      if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
+      const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
+      if (ti.trace != nullptr) ti.trace(g.object, visitor);
+      m.work += g.bytes + 16;
+      if (++since_share >= 32 && m.grey.size() >= 8 && idle_.load(std::memory_order_relaxed) != 0) {
+        share_grey(m);
+        since_share = 0;
+      }
+    }
+    if (!take_grey(m)) return;
+  }
+}
+
+void MarkSweep::share_grey(Marker& m) {
+  std::size_t half = m.grey.size() / 2;
+  std::vector<Grey> chunk(m.grey.begin(), m.grey.begin() + static_cast<std::ptrdiff_t>(half));
+  m.grey.erase(m.grey.begin(), m.grey.begin() + static_cast<std::ptrdiff_t>(half));
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    pool_.push_back(std::move(chunk));
+  }
+  pool_cv_.notify_one();
+}
+
+bool MarkSweep::take_grey(Marker& m) {
+  std::unique_lock<std::mutex> lock(pool_mutex_);
+  idle_.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    if (!pool_.empty()) {
+      m.grey = std::move(pool_.back());
+      pool_.pop_back();
+      idle_.fetch_sub(1, std::memory_order_relaxed);
+      return true;
+    }
+    if (idle_.load(std::memory_order_relaxed) == drainers_) {
+      pool_cv_.notify_all();
+      return false;
+    }
+    pool_cv_.wait(lock);
+  }
 }
 
 void MarkSweep::stop_marking() {
@@ -313,7 +448,7 @@ void MarkSweep::finish_marking() {
   {
     Pause pause(heap_.pauses(), &heap_.mark_us);
     terminate_marking();
-    heap_.cache().start_sweep();
+    begin_sweep();
     end_cycle();
   }
   heap_.trace_line("mark termination", now_us() - start);
@@ -337,8 +472,10 @@ void MarkSweep::collect() {
       terminate_marking();
     }
     {
+      // With helper threads the sweep runs on all of them at once: they
+      // take spans from one end, this thread from the other.
       PhaseTimer t(heap_.sweep_us);
-      cache.start_sweep();
+      begin_sweep();
       cache.finish_sweep();
     }
     end_cycle();

@@ -22,6 +22,15 @@
 //     allocation reaches their spans; dead objects with finalizers are
 //     queued and finalized at the next safe point.
 //
+// Helper threads (HeapOptions::helper_threads, gc/helper_threads.hpp): the
+// drain of mark termination and of a full collection runs on the owner and
+// every helper at once (parallel marking: atomic mark bits, a grey stack per
+// thread, work shared through a pool when a thread runs dry), and after
+// each cycle the helpers sweep span bitmaps in the background while the
+// owner allocates (runtime/span_cache.hpp, "Background sweeping"). Root
+// scanning, incremental slices and the barrier stay on the owner thread.
+// The marked set is the same whichever thread marks what.
+//
 // Tri-color invariant: white = mark bit clear; grey = mark bit set and on
 // the mark stack; black = mark bit set and traced (or allocated while
 // marking, whose references arrive through the barrier). At termination no

@@ -44,6 +44,8 @@ Collector collector_from_env(Collector fallback = Collector::mark_sweep);
 // Printable name of a collector: "ms" or "rc".
 const char* collector_name(Collector c);
 
+inline constexpr unsigned kMaxHelperThreads = 64;
+
 struct HeapOptions {
   Collector collector = Collector::mark_sweep;
   // Pacing, like GOGC: the next cycle starts when the heap has grown to
@@ -60,8 +62,14 @@ struct HeapOptions {
   bool incremental = true;
   // Mark-sweep: the work of one incremental mark slice, in bytes scanned.
   std::size_t mark_slice_bytes = 256u << 10;
-  // Background helper threads for sweeping and marking (0: none). Results
-  // are identical with or without them.
+  // Mark-sweep: helper threads (0: none, at most kMaxHelperThreads) that
+  // mark in parallel with the owner thread during mark termination and full
+  // collections, and sweep in the background while the owner runs. What is
+  // kept and what is reclaimed is identical with or without them. With
+  // helpers, trace functions run on several threads at once: they must only
+  // read the object and report to the visitor (as they should anyway).
+  // MOSS_HELPER_THREADS=N sets it for heaps that leave it at 0. Refcount
+  // heaps ignore it.
   unsigned helper_threads = 0;
   // Collect every N allocations (0: off). MOSS_GC_STRESS=N sets it too, for
   // heaps that collect automatically (gc_percent >= 0).
@@ -91,6 +99,9 @@ struct HeapStats {
   // Per-phase times, summed over all cycles, in microseconds.
   double root_scan_us = 0, mark_us = 0, sweep_us = 0, finalize_us = 0;
   std::uint64_t finalizers_run = 0;
+  // Mark-sweep helper threads: objects they marked, spans they swept.
+  std::uint64_t helper_marked_objects = 0;
+  std::uint64_t helper_swept_spans = 0;
   // Reference counting.
   std::uint64_t rc_increments = 0, rc_decrements = 0;
   std::uint64_t rc_freed_promptly = 0;  // freed by reconciliation
