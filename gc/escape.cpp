@@ -200,9 +200,11 @@ void HeapImpl::abandon_scope(ScopeSpans* scope) {
   }
 }
 
+#if MOSS_DEBUG
 namespace {
 bool rescue_reported = false;
 }
+#endif
 
 void HeapImpl::escape_scope_stacks(const ScopeSpans& scope, const void* scope_object) {
   std::uint32_t depth = scope.depth;

@@ -141,20 +141,6 @@ void HeapImpl::check_object(const void* object, const char* what) const {
   }
 }
 
-void HeapImpl::free(void* object, bool run_finalizer) {
-  std::uint32_t i = 0;
-  Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
-  if (s == nullptr || s->payload(i) != object || !s->is_allocated(i)) {
-    cache_.free_object(object);  // throws the UsageError with the details
-  }
-  if (free_hook_) collector_->before_explicit_free(object);
-  ObjectHeader* h = header_of(object);
-  if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
-    this->finalize(object);
-  }
-  cache_.free_located(s, i, object);
-}
-
 std::uint64_t HeapImpl::add_root_callback(RootCallback cb, void* context) {
   if (cb == nullptr) throw UsageError("moss: add_root_callback with a null callback");
   root_callbacks_.push_back({next_root_id_, cb, context});

@@ -78,7 +78,21 @@ class HeapImpl final : public SpanCacheOwner {
     if (MOSS_UNLIKELY(hooks_on_)) allocation_hooks(p, bytes);
     return p;
   }
-  void free(void* object, bool run_finalizer_check);
+  // Explicit free (Heap::free): a live object start of this heap, or a
+  // UsageError and nothing changes. (locate() finds live objects only, so
+  // a second free of the same object is caught here too.)
+  MOSS_INLINE void free(void* object, bool run_finalizer) {
+    std::uint32_t i = 0;
+    Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
+    if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
+    if (MOSS_UNLIKELY(free_hook_)) collector_->before_explicit_free(object);
+    ObjectHeader* h = header_of(object);
+    if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 &&
+        (h->gc_state & kFinalizedBit) == 0) {
+      this->finalize(object);
+    }
+    cache_.free_located(s, i, object);
+  }
 
   // Local scopes (gc/escape.cpp).
   MOSS_INLINE void* allocate_local(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {

@@ -53,17 +53,4 @@ void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_byte
   refill_cache();
 }
 
-void Span::release_slot(std::uint32_t i) {
-  std::uint64_t bit = std::uint64_t{1} << (i & 63);
-  MOSS_ASSERT(alloc_bits[i >> 6] & bit);
-  alloc_bits[i >> 6] &= ~bit;
-  mark_bits[i >> 6] &= ~bit;
-  --alloc_count;
-  needs_zero = true;
-  // The cached word covers slots [free_index, next word boundary).
-  if (i >= free_index && (i >> 6) == (free_index >> 6) && free_index < slots) {
-    free_cache |= std::uint64_t{1} << (i - free_index);
-  }
-}
-
 }  // namespace moss::detail

@@ -175,9 +175,27 @@ struct Span {
   }
   // Prepares a fresh in-use span: tables cleared, cache loaded.
   void init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count, bool pointer_free);
-  // Frees slot i (explicit free): clears both bits, and puts the slot back
-  // in the free cache if it is in the cached word ahead of free_index.
-  void release_slot(std::uint32_t i);
+  // Frees slot i (explicit free): clears both bits and makes the slot
+  // available to the free cache when that is cheap: the slot just handed
+  // out goes back in front of the cache (last freed, first reused), and a
+  // slot ahead of free_index in the cached word is added to it. Others wait
+  // for the cache's rewind.
+  MOSS_INLINE void release_slot(std::uint32_t i) {
+    std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    MOSS_ASSERT(alloc_bits[i >> 6] & bit);
+    alloc_bits[i >> 6] &= ~bit;
+    mark_bits[i >> 6] &= ~bit;
+    --alloc_count;
+    needs_zero = true;
+    if (i + 1 == free_index && (free_index & 63) != 0) {
+      // The cache covers [free_index, word end): one more slot in front of
+      // it still fits in the word.
+      free_index = i;
+      free_cache = (free_cache << 1) | 1;
+    } else if (i >= free_index && (i >> 6) == (free_index >> 6) && free_index < slots) {
+      free_cache |= std::uint64_t{1} << (i - free_index);
+    }
+  }
 
   std::uint32_t free_slots() const { return slots - alloc_count; }
 };

@@ -349,21 +349,13 @@ void SpanCache::free_object(void* payload) {
   free_located(s, i, payload);
 }
 
-void SpanCache::free_located(Span* s, std::uint32_t i, void* payload) {
-  std::size_t bytes = s->slot_size - kHeaderSize;
-  header_of(payload)->type = TypeRegistry::kNoType;
-  poison_memory(payload, bytes);
-  ++freed_objects_;
-  freed_bytes_ += bytes;
-  s->release_slot(i);
+void SpanCache::refile_after_free(Span* s) {
   ListKind list = list_of(s);
-  if (list == kScope) return;  // the scope's exit disposes of the span
   if (s->state == SpanState::large) {
     unlink(s);
     return_span(s);
     return;
   }
-  if (list == kCurrent) return;
   if (s->alloc_count == 0 && list != kUnswept) {
     unlink(s);
     return_span(s);

@@ -62,6 +62,7 @@
 #include "runtime/page_heap.hpp"
 #include "runtime/poison.hpp"
 #include "runtime/span.hpp"
+#include "runtime/type_registry.hpp"
 
 namespace moss::detail {
 
@@ -142,8 +143,18 @@ class SpanCache {
   // else (null, foreign, interior, already free).
   void free_object(void* payload);
   // The same once the caller has located it (locate() returned s, i and
-  // s->payload(i) == payload).
-  void free_located(Span* s, std::uint32_t i, void* payload);
+  // s->payload(i) == payload). Inline up to the common case: a span that
+  // stays where it is (a current or scope span).
+  MOSS_INLINE void free_located(Span* s, std::uint32_t i, void* payload) {
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    header_of(payload)->type = TypeRegistry::kNoType;
+    poison_memory(payload, bytes);
+    ++freed_objects_;
+    freed_bytes_ += bytes;
+    s->release_slot(i);
+    if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
+    refile_after_free(s);
+  }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {
     std::uint32_t i = 0;
@@ -298,6 +309,9 @@ class SpanCache {
     return (std::uint64_t{id} << 32) | epoch;
   }
   void unlink(Span* s);
+  // After a free in a span that is not a current or scope span: gives an
+  // emptied span back, moves a full one to the partial list.
+  void refile_after_free(Span* s);
   // Which list holds s. start_sweep moves whole partial, full and large
   // lists to the unswept ones without retagging their spans (that would
   // touch every span in a pause): a span whose epoch is stale and whose tag
