@@ -22,11 +22,11 @@ namespace moss::detail {
 
 class HeapImpl;
 
-// How many of barrier_users (moss/member.hpp) are collectors (a heap that is
-// marking, a refcount heap) rather than open local scopes. While it is zero
-// the barrier's slow path only has escapes to look for, and a store whose
-// value is not in a scope span is a plain store.
-extern std::atomic<std::uint32_t> collector_barrier_users;
+// collector_barrier_users (moss/member.hpp): how many of barrier_users are
+// collectors (a heap that is marking, a refcount heap) rather than open
+// local scopes. While it is zero the barrier only has escapes to look for,
+// and a store whose value is not scope-local is a plain store (decided
+// inline, from the value's header).
 inline void collector_barrier_on() {
   collector_barrier_users.fetch_add(1, std::memory_order_relaxed);
   barrier_users.fetch_add(1, std::memory_order_relaxed);

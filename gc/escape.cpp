@@ -139,7 +139,14 @@ void HeapImpl::escape_on_store(void* holder, void* value) {
   Span* vs = PageHeap::instance().lookup(value);
   if (vs == nullptr || vs->scope_depth == 0) return;
   if (cache_.find_object(value) != value) return;  // not an object start of this heap
+  escape_local_on_store(holder, value);
+}
+
+void HeapImpl::escape_local_on_store(void* holder, void* value) {
   if ((header_of(value)->gc_state & kLocalBit) == 0) return;
+  Span* vs = cache_.span_of(value);
+  // Another heap's object: references across heaps keep nothing alive.
+  if (vs->owner.load(std::memory_order_relaxed) != &cache_) return;
   if (holder != nullptr && (header_of(holder)->gc_state & kLocalBit) != 0 &&
       cache_.span_of(holder)->scope_depth >= vs->scope_depth) {
     return;  // the same scope or an inner one: dies no later than the value

@@ -17,22 +17,14 @@ std::atomic<std::uint32_t> barrier_users{0};
 std::atomic<std::uint32_t> collector_barrier_users{0};
 
 namespace {
-// Only local scopes want the slow path, and `value` is not scope-local: the
-// store needs nothing else (one pagemap lookup).
-MOSS_INLINE bool plain_store_suffices(void* value) {
-  if (collector_barrier_users.load(std::memory_order_relaxed) != 0) return false;
-  if (value == nullptr) return true;
-  Span* s = PageHeap::instance().lookup(value);
-  return s == nullptr || s->scope_depth == 0;
-}
-}  // namespace
-
-namespace {
-// The barrier's slow path for either kind of slot: escapes first, then the
-// collector's barrier (which performs the store).
+// The barrier's slow path for either kind of slot (Member values are null or
+// object starts): escapes first, then the collector's barrier (which
+// performs the store).
 void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
-  if (plain_store_suffices(value)) {
-    *slot = value;
+  bool collectors = collector_barrier_users.load(std::memory_order_relaxed) != 0;
+  bool local = value != nullptr && is_scope_local(value);
+  if (!collectors && !local) {
+    *slot = value;  // only local scopes want the barrier, and the value is not scope-local
     return;
   }
   HeapImpl* heap = HeapImpl::owning(slot);
@@ -43,9 +35,13 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   // The holder costs a lookup: only escape checks need it here (a collector
   // that wants it finds it itself).
   void* holder = nullptr;
-  if (heap->scopes_open()) {
+  if (local) {
     holder = heap->cache().find_object(slot);
-    heap->escape_on_store(holder, value);
+    heap->escape_local_on_store(holder, value);
+  }
+  if (!collectors) {
+    *slot = value;  // no heap is marking or counting: nothing else to tell
+    return;
   }
   (heap->collector().*collector_barrier)(holder, slot, value);
 }

@@ -125,6 +125,9 @@ class HeapImpl final : public SpanCacheOwner {
   // The barrier's escape test: `value` (any word) stored into `holder` (a
   // live object of this heap, or null).
   void escape_on_store(void* holder, void* value);
+  // The same for a value known to be a scope-local object start (the
+  // Member barrier's case: its header says so).
+  void escape_local_on_store(void* holder, void* value);
   std::vector<SiteProfile> escape_profile() const;
   void set_alloc_sampler(std::size_t rate_bytes, AllocSampler sampler, void* context);
 

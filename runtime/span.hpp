@@ -26,9 +26,11 @@
 #include <atomic>
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/set.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "moss/member.hpp"
 #include "runtime/assert.hpp"
 #include "runtime/size_classes.hpp"
 
@@ -57,6 +59,8 @@ inline constexpr std::uint32_t kLocalBit = 1u << 30;      // lives in a LocalSco
 inline constexpr std::uint32_t kSiteShift = 22;
 inline constexpr std::uint32_t kSiteMask = 0xFFu << kSiteShift;
 inline constexpr std::uint32_t kCollectorBits = (1u << kSiteShift) - 1;
+static_assert(kLocalBit == kHeaderLocalBit && offsetof(ObjectHeader, gc_state) == 4,
+              "the barrier's inline scope-local test (moss/member.hpp) reads this bit");
 
 inline ObjectHeader* header_of(void* payload) {
   return reinterpret_cast<ObjectHeader*>(static_cast<char*>(payload) - kHeaderSize);

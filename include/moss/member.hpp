@@ -13,6 +13,8 @@
 //
 // A Member that is not inside a managed object (on the stack, in a plain
 // struct) is an ordinary pointer; the barrier finds out which by address.
+// A Member's value is null or the start of a managed object (what make()
+// and allocate() return): the barrier may read the value's header.
 // Members read like pointers: `->`, `*`, `get()`, and test as bool.
 #pragma once
 
@@ -25,21 +27,42 @@ namespace moss {
 namespace detail {
 // Non-zero while any heap needs the barrier's slow path.
 extern std::atomic<std::uint32_t> barrier_users;
+// How many of those are collectors (a marking heap, a refcount heap) rather
+// than open local scopes.
+extern std::atomic<std::uint32_t> collector_barrier_users;
 
 // The barrier's slow path: stores `value` into the strong slot `slot`.
 void write_barrier_slow(void** slot, void* value);
 // The same for a weak slot.
 void weak_barrier_slow(void** slot, void* value);
 
+// An object's header is the 8 bytes before it; bit 30 of its second word
+// says the object lives in a LocalScope and has not escaped
+// (runtime/span.hpp checks that this agrees with the heap's layout).
+inline constexpr std::uint32_t kHeaderLocalBit = 1u << 30;
+inline bool is_scope_local(const void* object) {
+  std::uint32_t state;
+  __builtin_memcpy(&state, static_cast<const char*>(object) - 4, sizeof state);
+  return (state & kHeaderLocalBit) != 0;
+}
+
+// With only local scopes to serve, a store needs the slow path only if the
+// value is scope-local (it may escape): one more load, of the value's
+// header, instead of a call.
+inline bool needs_slow_barrier(const void* value) {
+  return collector_barrier_users.load(std::memory_order_relaxed) != 0 ||
+         (value != nullptr && is_scope_local(value));
+}
+
 inline void write_reference(void** slot, void* value) {
-  if (barrier_users.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (barrier_users.load(std::memory_order_relaxed) != 0 && needs_slow_barrier(value)) [[unlikely]] {
     write_barrier_slow(slot, value);
   } else {
     *slot = value;
   }
 }
 inline void write_weak_reference(void** slot, void* value) {
-  if (barrier_users.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+  if (barrier_users.load(std::memory_order_relaxed) != 0 && needs_slow_barrier(value)) [[unlikely]] {
     weak_barrier_slow(slot, value);
   } else {
     *slot = value;
