@@ -527,6 +527,8 @@ moss_status moss_stats(const moss_heap* heap, struct moss_stats* out) {
     out->sweep_us = s.sweep_us;
     out->finalize_us = s.finalize_us;
     out->finalizers_run = s.finalizers_run;
+    out->helper_marked_objects = s.helper_marked_objects;
+    out->helper_swept_spans = s.helper_swept_spans;
     out->rc_increments = s.rc_increments;
     out->rc_decrements = s.rc_decrements;
     out->rc_freed_promptly = s.rc_freed_promptly;

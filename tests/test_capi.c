@@ -744,6 +744,35 @@ static void test_barrier_under_churn(moss_collector c) {
   moss_heap_destroy(heap);
 }
 
+/* Mark-sweep with helper threads: the C trace callbacks run on them, and
+ * what survives is the same. */
+static void test_helper_threads(void) {
+  moss_heap_options o;
+  moss_heap_options_init(&o);
+  o.collector = MOSS_COLLECTOR_MARK_SWEEP;
+  o.helper_threads = 2;
+  o.min_heap_bytes = (size_t)256 << 10;
+  moss_heap* heap = moss_heap_create(&o);
+  CHECK(heap != NULL);
+  if (heap == NULL) return;
+  moss_root* root = rooted_list(heap, 20000);
+  churn(heap, root, 30000);
+  CHECK(moss_collect(heap) == MOSS_OK);
+  CHECK(check_rooted_list(root, 20000));
+  CHECK(moss_verify(heap) == MOSS_OK);
+  struct moss_stats st;
+  CHECK(moss_stats(heap, &st) == MOSS_OK);
+  CHECK(st.collections >= 2);
+  CHECK(st.freed_objects >= 500000);
+  CHECK(st.helper_marked_objects + st.helper_swept_spans > 0);
+  moss_root_destroy(root);
+  moss_heap_destroy(heap);
+
+  o.helper_threads = 1000;
+  CHECK(moss_heap_create(&o) == NULL);
+  CHECK(message_has(moss_last_error(NULL), "helper_threads"));
+}
+
 /* A heap destroyed with objects and roots alive: finalizers run, the root
  * becomes inert and can still be freed. */
 static void test_destroy_with_live_objects(moss_collector c) {
@@ -968,6 +997,9 @@ int main(void) {
       heap_tests[t](c);
     }
   }
+  current_collector = "ms";
+  scrub_stack();
+  test_helper_threads();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -269,6 +269,8 @@ struct moss_stats {
   /* Per-phase times summed over all cycles, in microseconds. */
   double root_scan_us, mark_us, sweep_us, finalize_us;
   uint64_t finalizers_run;
+  /* Mark-sweep helper threads: objects they marked, spans they swept. */
+  uint64_t helper_marked_objects, helper_swept_spans;
   /* Reference counting. */
   uint64_t rc_increments, rc_decrements;
   uint64_t rc_freed_promptly, rc_freed_by_cycles, cycle_collections;
