@@ -29,10 +29,13 @@ constexpr std::uint32_t kExternal = 1u << 20;  // a stack or embedder root may r
 constexpr std::uint32_t kDying = 1u << 21;     // decided dead; stores into it count nothing
 static_assert(((kMaxCount | kColorMask | kBuffered | kInZct | kExternal | kDying) & ~kCollectorBits) == 0);
 
-constexpr std::size_t kBatch = 4096;            // dead objects freed per pause
-constexpr std::size_t kZctThreshold = 16384;    // ZCT entries that trigger a reconciliation
-constexpr std::size_t kCycleThreshold = 8192;   // buffered candidates that start a cycle-collection phase
-constexpr std::size_t kMaxCycleThreshold = std::size_t{1} << 20;
+constexpr std::size_t kBatch = 2048;            // dead objects freed per pause
+constexpr std::size_t kZctThreshold = 8192;     // ZCT entries that trigger a reconciliation
+constexpr std::size_t kCycleThreshold = 8192;   // aged candidates worth a cycle-collection run
+// A candidate is examined once this many bytes (or the live bytes, if more)
+// were allocated after it was buffered: most young structures that got a
+// count have died by then and cost nothing but a stale entry.
+constexpr std::uint64_t kCandidateAge = 4u << 20;
 constexpr std::size_t kCycleWork = 4096;        // objects trial-deleted per cycle-collection pause
 // Automatic stack scans are paced by allocation: a scan of W words waits
 // until W / kScanWordsPerObject objects were allocated since the last one,
@@ -158,7 +161,7 @@ class RefCount final : public CollectorBase {
     set_color(p, kPurple);
     if ((state(p) & kBuffered) == 0) {
       state(p) |= kBuffered;
-      buffer_.push_back(p);
+      buffer_.push_back({p, heap_.cache().allocated_bytes()});
       ++buffered_;
     }
   }
@@ -199,7 +202,10 @@ class RefCount final : public CollectorBase {
   void decide_dead(void* p);
   void free_dead(void* p);
   void release_child(void* c);
-  std::size_t cycle_collect(std::size_t work_budget, std::size_t max_entries);
+  std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
+  std::uint64_t candidate_age() const {
+    return std::max<std::uint64_t>(kCandidateAge, heap_.live_bytes);
+  }
   void mark_gray(void* root);
   void scan(void* root);
   void scan_black(void* root);
@@ -208,6 +214,7 @@ class RefCount final : public CollectorBase {
   void mark_reachable();
   void remark_external();
   void update_live();
+  bool cycle_due() const;
 
   void clear_weak_targets(void* target);
   void forget_weak_slot(void** slot, void* target);
@@ -219,7 +226,12 @@ class RefCount final : public CollectorBase {
   std::vector<void*> zct_scratch_;
   std::vector<void*> young_;
   std::vector<void*> dead_;
-  std::deque<void*> buffer_;
+  // Candidates, oldest first, each with the allocation clock when buffered.
+  struct Candidate {
+    void* object;
+    std::uint64_t stamp;
+  };
+  std::deque<Candidate> buffer_;
   std::vector<void*> marked_;
   std::vector<void*> external_;
   std::vector<void*> held_externally_;
@@ -231,12 +243,7 @@ class RefCount final : public CollectorBase {
   std::vector<void**> weak_scratch_;
   std::unordered_map<void*, std::vector<void**>> weak_by_target_;
   std::size_t zct_threshold_ = kZctThreshold;
-  std::size_t cycle_threshold_ = kCycleThreshold;
   std::size_t buffered_ = 0;  // candidates with kBuffered set (an estimate: scope exits may drop some)
-  // A cycle-collection phase: the buffer entries still to be examined, and
-  // what the phase has found so far (for the adaptive threshold).
-  std::size_t phase_left_ = 0;
-  std::uint64_t phase_roots_ = 0, phase_freed_ = 0;
   std::size_t visits_ = 0;  // objects coloured gray in the current run
   std::uint64_t allocated_at_last_ = 0;
   std::uint64_t bytes_threshold_ = 0;
@@ -469,7 +476,9 @@ void RefCount::free_dead(void* p) {
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  heap_.cache().free_object(p);
+  std::uint32_t i = 0;
+  Span* s = heap_.cache().locate(p, i);  // p is a live object start
+  heap_.cache().free_located(s, i, p);
   ++freed_promptly_;
 }
 
@@ -527,6 +536,16 @@ void RefCount::reconcile() {
 
 void RefCount::finish_pause(const char* what, double start) { heap_.trace_line(what, now_us() - start); }
 
+// Candidates are examined when the oldest has aged and enough have
+// gathered, or when the oldest has waited twice as long.
+bool RefCount::cycle_due() const {
+  if (buffer_.empty()) return false;
+  std::uint64_t now = heap_.cache().allocated_bytes();
+  std::uint64_t waited = now - buffer_.front().stamp;
+  std::uint64_t age = candidate_age();
+  return waited >= 2 * age || (waited >= age && buffered_ >= kCycleThreshold);
+}
+
 // One pause per slow path, doing at most one kind of bounded work:
 // a reconciliation (stack scan, ZCT pass, one batch of frees), or a batch of
 // frees left over from one, or one bounded step of cycle collection.
@@ -553,24 +572,13 @@ void RefCount::allocation_slow_path(std::size_t) {
     update_live();
     busy_ = false;
     what = "batch free";
-  } else if ((phase_left_ != 0 || buffered_ >= cycle_threshold_) && scan_allowed()) {
+  } else if (cycle_due() && scan_allowed()) {
     Pause pause(heap_.pauses(), &heap_.mark_us);
     busy_ = true;
-    if (phase_left_ == 0) {
-      phase_left_ = buffer_.size();
-      phase_roots_ = phase_freed_ = 0;
-    }
     begin_scan();
-    std::size_t consumed = cycle_collect(kCycleWork, phase_left_);
-    phase_left_ = consumed >= phase_left_ || buffer_.empty() ? 0 : phase_left_ - consumed;
-    if (phase_left_ == 0) {
-      // Adaptive trigger: a phase that freed little waits longer next time.
-      if (phase_freed_ * 8 < phase_roots_ + 1) {
-        cycle_threshold_ = std::min(kMaxCycleThreshold, cycle_threshold_ * 2);
-      } else {
-        cycle_threshold_ = std::max(kCycleThreshold, cycle_threshold_ / 2);
-      }
-    }
+    std::uint64_t now = heap_.cache().allocated_bytes();
+    std::uint64_t age = candidate_age();
+    cycle_collect(kCycleWork, now > age ? now - age : 0);
     end_work();
     busy_ = false;
     what = "cycle collection";
@@ -596,13 +604,12 @@ void RefCount::collect() {
     // leaves no unreachable object behind.
     for (int pass = 0; pass < 64; ++pass) {
       std::uint64_t freed_before = heap_.cache().freed_objects();
-      cycle_collect(std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max());
+      cycle_collect(std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::uint64_t>::max());
       if (stuck_ != 0) backup_trace();
       reconcile();
       drain(std::numeric_limits<std::size_t>::max());
       if (heap_.cache().freed_objects() == freed_before) break;
     }
-    phase_left_ = 0;
     end_work();
     external_.clear();
     busy_ = false;
@@ -692,20 +699,20 @@ void RefCount::collect_white(void* root, std::vector<void*>& white) {
   }
 }
 
-// One synchronous trial deletion over the oldest buffer entries: at most
-// max_entries of them, and no more once work_budget objects were coloured
-// gray. Trial deletion over any subset of the candidates is sound: an object
+// One synchronous trial deletion over the oldest buffer entries: those
+// buffered before the clock read stamped_before, and no more once
+// work_budget objects were coloured gray. Trial deletion over any subset of the candidates is sound: an object
 // left white has no references but those of other white objects, and no
 // stack or embedder root refers to it. Nothing else runs during a run, so
 // the counts it reads are the mutator's. Returns the entries consumed.
-std::size_t RefCount::cycle_collect(std::size_t work_budget, std::size_t max_entries) {
+std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamped_before) {
   ++cycle_collections_;
   std::vector<void*>& roots = roots_;
   roots.clear();
   visits_ = 0;
   std::size_t consumed = 0;
-  while (!buffer_.empty() && consumed < max_entries && visits_ < work_budget) {
-    void* p = buffer_.front();
+  while (!buffer_.empty() && buffer_.front().stamp <= stamped_before && visits_ < work_budget) {
+    void* p = buffer_.front().object;
     buffer_.pop_front();
     ++consumed;
     if (!owned(p)) continue;
@@ -729,7 +736,6 @@ std::size_t RefCount::cycle_collect(std::size_t work_budget, std::size_t max_ent
     if (cyclic(x)) buffer_candidate(x);
   }
   held_externally_.clear();
-  phase_roots_ += roots.size();
   if (white.empty()) {
     update_live();
     return consumed;
@@ -764,7 +770,6 @@ std::size_t RefCount::cycle_collect(std::size_t work_budget, std::size_t max_ent
     }
     for (void* w : white) heap_.cache().free_object(w);
     freed_by_cycles_ += white.size();
-    phase_freed_ += white.size();
   }
   update_live();
   return consumed;
@@ -827,7 +832,6 @@ void RefCount::backup_trace() {
   }
   buffer_.clear();
   buffered_ = 0;
-  phase_left_ = 0;
   stuck_ = 0;
   for (void* p : marked_) for_children(p, [this](void* c) { raw_increment(c); });
   for (RootNode& r : heap_.roots()) {
