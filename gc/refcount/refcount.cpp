@@ -812,7 +812,7 @@ void RefCount::backup_trace() {
     clear_marks();
     remark_external();
     mark_reachable();
-    std::erase_if(garbage, [this](void* g) {
+    std::erase_if(garbage, [](void* g) {
       if (!externally_marked(g)) return false;
       state(g) &= ~kDying;
       return true;
