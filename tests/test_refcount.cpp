@@ -321,3 +321,58 @@ TEST_CASE("refcount: freeing a long list is spread over allocation pauses and fi
   CHECK(heap.stats().live_objects < 100);
   heap.verify();
 }
+
+namespace {
+struct DeepRun {
+  moss::Heap* heap = nullptr;
+  const char* top = nullptr;
+  std::uintptr_t max_depth_bytes = 0;
+};
+
+// Each frame allocates a node that the frame keeps (linked to its caller's)
+// and three that die at once; the sum after the call keeps every frame live.
+[[gnu::noinline]] long deep_recurse(DeepRun& run, Node* parent, long depth) {
+  Node* n = moss::make<Node>(*run.heap, depth);
+  n->left = parent;
+  for (int k = 0; k < 3; ++k) moss::make<Node>(*run.heap, -depth);
+  char here = 0;
+  auto used = static_cast<std::uintptr_t>(run.top - &here);
+  if (used > run.max_depth_bytes) run.max_depth_bytes = used;
+  long below = depth == 0 ? 0 : deep_recurse(run, n, depth - 1);
+  return below + n->value + (n->left ? 1 : 0);
+}
+}  // namespace
+
+TEST_CASE("refcount: stack scanning is paced by allocation, so deep stacks cost a bounded amount per allocation") {
+  moss::Heap heap(rc());
+  const long kDepth = 300'000;
+  DeepRun run;
+  run.heap = &heap;
+  long result = 0;
+  moss::HeapStats before = heap.stats();
+  moss::Coroutine co(
+      heap,
+      [&](moss::Yield&) {
+        char top = 0;
+        run.top = &top;
+        result = deep_recurse(run, nullptr, kDepth);
+      },
+      moss::CoroutineOptions{.stack_reserve = std::size_t{512} << 20});
+  co.resume();
+  CHECK(co.done());
+  CHECK(result == kDepth * (kDepth + 1) / 2 + kDepth);
+  moss::HeapStats after = heap.stats();
+  std::uint64_t allocations = after.allocated_objects - before.allocated_objects;
+  std::uint64_t scanned = after.rc_stack_words_scanned - before.rc_stack_words_scanned;
+  std::uint64_t deepest_words = run.max_depth_bytes / 8;
+  MESSAGE("allocations " << allocations << ", stack words scanned " << scanned << ", deepest stack "
+                         << deepest_words << " words, reconciliations " << after.collections - before.collections);
+  CHECK(deepest_words > 1'000'000);  // the stack really was deep
+  // A scan of W words waits for W / 4 allocations; the stack's growth since
+  // the previous scan adds at most the deepest stack once more.
+  CHECK(scanned <= 4 * allocations + 2 * deepest_words + 100'000);
+  CHECK(after.collections > before.collections);  // and it did reconcile
+  scrub_and_collect(heap);
+  CHECK(heap.stats().live_objects < 100);
+  heap.verify();
+}

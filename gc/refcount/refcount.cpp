@@ -2,6 +2,7 @@
 #include "gc/refcount/refcount.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <type_traits>
 #include <unordered_map>
@@ -24,14 +25,22 @@ constexpr std::uint32_t kWhite = 2u << 16;
 constexpr std::uint32_t kPurple = 3u << 16;
 constexpr std::uint32_t kBuffered = 1u << 18;  // in the candidate buffer
 constexpr std::uint32_t kInZct = 1u << 19;     // in the zero-count table
-constexpr std::uint32_t kSeen = 1u << 20;      // scratch: kept in the ZCT this round
+constexpr std::uint32_t kExternal = 1u << 20;  // a stack or embedder root may refer to it (see scan_external)
 constexpr std::uint32_t kDying = 1u << 21;     // decided dead; stores into it count nothing
-static_assert(((kMaxCount | kColorMask | kBuffered | kInZct | kSeen | kDying) & ~kCollectorBits) == 0);
+static_assert(((kMaxCount | kColorMask | kBuffered | kInZct | kExternal | kDying) & ~kCollectorBits) == 0);
 
-constexpr std::size_t kBatch = 100000;          // dead objects freed per pause
-constexpr std::size_t kZctThreshold = 32768;    // ZCT entries that trigger a reconciliation
-constexpr std::size_t kCycleThreshold = 8192;   // buffered candidates that trigger cycle collection
-constexpr std::size_t kMaxCycleThreshold = std::size_t{1} << 24;
+constexpr std::size_t kBatch = 2048;            // dead objects freed per pause
+constexpr std::size_t kZctThreshold = 8192;     // ZCT entries that trigger a reconciliation
+constexpr std::size_t kCycleThreshold = 8192;   // aged candidates worth a cycle-collection run
+// A candidate is examined once this many bytes (or the live bytes, if more)
+// were allocated after it was buffered: most young structures that got a
+// count have died by then and cost nothing but a stale entry.
+constexpr std::uint64_t kCandidateAge = 4u << 20;
+constexpr std::size_t kCycleWork = 4096;        // objects trial-deleted per cycle-collection pause
+// Automatic stack scans are paced by allocation: a scan of W words waits
+// until W / kScanWordsPerObject objects were allocated since the last one,
+// so deep stacks cost a bounded amount of scanning per allocation.
+constexpr std::uint64_t kScanWordsPerObject = 4;
 
 inline std::uint32_t& state(void* p) { return header_of(p)->gc_state; }
 inline std::uint32_t count_of(std::uint32_t s) { return s & kMaxCount; }
@@ -101,11 +110,8 @@ class RefCount final : public CollectorBase {
   void before_local_reclaim() override {
     if (busy_ || shut_down_ || dead_.empty()) return;
     busy_ = true;
-    while (!dead_.empty()) {
-      void* p = dead_.back();
-      dead_.pop_back();
-      free_dead(p);
-    }
+    drain(std::numeric_limits<std::size_t>::max());
+    end_work();
     busy_ = false;
   }
   void collect() override;
@@ -114,6 +120,7 @@ class RefCount final : public CollectorBase {
     s.rc_decrements = decrements_;
     s.rc_freed_promptly = freed_promptly_;
     s.rc_freed_by_cycles = freed_by_cycles_;
+    s.rc_stack_words_scanned = words_scanned_;
     s.cycle_collections = cycle_collections_;
   }
   const char* verify() override;
@@ -133,7 +140,7 @@ class RefCount final : public CollectorBase {
     ti.trace(p, v);
   }
   static bool cyclic(void* p) {
-    return (TypeRegistry::get(header_of(p)->type).flags & (type_acyclic | type_leaf)) == 0;
+    return (TypeRegistry::flags(header_of(p)->type) & (type_acyclic | type_leaf)) == 0;
   }
 
   void increment(void* p);
@@ -154,25 +161,51 @@ class RefCount final : public CollectorBase {
     set_color(p, kPurple);
     if ((state(p) & kBuffered) == 0) {
       state(p) |= kBuffered;
-      buffer_.push_back(p);
+      buffer_.push_back({p, heap_.cache().allocated_bytes()});
+      ++buffered_;
     }
   }
-
-  // External references: stacks, root callbacks and root ranges set mark bits.
-  void scan_external();
-  bool externally_marked(const void* p) const {
-    std::uint32_t i = 0;
-    Span* s = heap_.cache().locate(p, i);
-    return s != nullptr && s->is_marked(i);
+  // Takes p out of the candidates (its buffer entry, if any, goes stale).
+  void unbuffer(void* p) {
+    std::uint32_t& s = state(p);
+    if ((s & kBuffered) == 0) return;
+    s &= ~kBuffered;
+    if (buffered_ != 0) --buffered_;
   }
-  void mark_address(const void* address, bool exact);
-  void clear_marks();
 
-  void reconcile(std::size_t budget);
+  // External references. A scan sets kExternal on every object a stack,
+  // root callback or root range refers to (marked_ lists them). The marks
+  // stay valid after the scan while marks_live_ is set: from then on the
+  // mutator can only obtain a new stack reference to an unmarked object by
+  // reading it from a counted heap slot, and a barrier that drops such a
+  // reference (decrement) marks its target too. So a dead object whose
+  // child's count reaches zero in a later batch decides that child the same
+  // way a reconciliation would.
+  void scan_external();
+  static bool externally_marked(const void* p) { return (state(const_cast<void*>(p)) & kExternal) != 0; }
+  void mark_address(const void* address, bool exact);
+  void note_external(void* p) {
+    std::uint32_t& s = state(p);
+    if ((s & kExternal) != 0) return;
+    s |= kExternal;
+    marked_.push_back(p);
+  }
+  void clear_marks();
+  void begin_scan();
+  void end_work();
+  bool scan_allowed() const {
+    return (heap_.cache().allocated_objects() - objects_at_scan_) * kScanWordsPerObject >= last_scan_words_;
+  }
+
+  void reconcile();
+  void drain(std::size_t budget);
   void decide_dead(void* p);
   void free_dead(void* p);
   void release_child(void* c);
-  void cycle_collect();
+  std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
+  std::uint64_t candidate_age() const {
+    return std::max<std::uint64_t>(kCandidateAge, heap_.live_bytes);
+  }
   void mark_gray(void* root);
   void scan(void* root);
   void scan_black(void* root);
@@ -180,6 +213,8 @@ class RefCount final : public CollectorBase {
   void backup_trace();
   void mark_reachable();
   void remark_external();
+  void update_live();
+  bool cycle_due() const;
 
   void clear_weak_targets(void* target);
   void forget_weak_slot(void** slot, void* target);
@@ -188,21 +223,35 @@ class RefCount final : public CollectorBase {
   friend class ExternalMarker;
 
   std::vector<void*> zct_;
+  std::vector<void*> zct_scratch_;
+  std::vector<void*> young_;
   std::vector<void*> dead_;
-  std::vector<void*> buffer_;
+  // Candidates, oldest first, each with the allocation clock when buffered.
+  struct Candidate {
+    void* object;
+    std::uint64_t stamp;
+  };
+  std::deque<Candidate> buffer_;
   std::vector<void*> marked_;
   std::vector<void*> external_;
   std::vector<void*> held_externally_;
   std::vector<void*> work_;
+  std::vector<void*> black_work_;
+  std::vector<void*> roots_;
   std::vector<void*> children_;
   std::vector<void*> explicit_children_;
   std::vector<void**> weak_scratch_;
   std::unordered_map<void*, std::vector<void**>> weak_by_target_;
   std::size_t zct_threshold_ = kZctThreshold;
-  std::size_t cycle_threshold_ = kCycleThreshold;
+  std::size_t buffered_ = 0;  // candidates with kBuffered set (an estimate: scope exits may drop some)
+  std::size_t visits_ = 0;  // objects coloured gray in the current run
   std::uint64_t allocated_at_last_ = 0;
   std::uint64_t bytes_threshold_ = 0;
+  std::uint64_t objects_at_scan_ = 0;
+  std::uint64_t last_scan_words_ = 0;
+  std::uint64_t words_scanned_ = 0;
   std::uint64_t stuck_ = 0;
+  bool marks_live_ = false;
   bool busy_ = false;
   bool shut_down_ = false;
   std::uint64_t increments_ = 0, decrements_ = 0, freed_promptly_ = 0, freed_by_cycles_ = 0,
@@ -220,6 +269,7 @@ void RefCount::increment(void* p) {
 
 void RefCount::decrement(void* p) {
   ++decrements_;
+  if (marks_live_) note_external(p);
   std::uint32_t c = count_of(state(p));
   if (c == kMaxCount || c == 0) return;
   set_count(p, c - 1);
@@ -281,6 +331,7 @@ void RefCount::forget_weak_slot(void** slot, void* target) {
 }
 
 void RefCount::clear_weak_targets(void* target) {
+  if (weak_by_target_.empty()) return;
   auto it = weak_by_target_.find(target);
   if (it == weak_by_target_.end()) return;
   for (void** slot : it->second) {
@@ -292,6 +343,7 @@ void RefCount::clear_weak_targets(void* target) {
 void RefCount::before_explicit_free(void* object) {
   if (shut_down_) return;
   state(object) |= kDying;
+  unbuffer(object);
   clear_weak_targets(object);
   weak_scratch_.clear();
   std::vector<void*>& children = explicit_children_;
@@ -311,6 +363,9 @@ class ExternalMarker final : public Visitor {
  public:
   explicit ExternalMarker(RefCount& rc) : rc_(rc) {}
   void visit_conservative(const void* begin, const void* end) override {
+    if (end > begin) {
+      rc_.last_scan_words_ += static_cast<std::uint64_t>(static_cast<const char*>(end) - static_cast<const char*>(begin)) / 8;
+    }
     for_each_word(begin, end, [this](const void* w) { rc_.mark_address(w, false); });
   }
 
@@ -328,31 +383,57 @@ class ExternalMarker final : public Visitor {
 void RefCount::mark_address(const void* address, bool exact) {
   std::uint32_t i = 0;
   Span* s = heap_.cache().locate(address, i);
-  if (s == nullptr || (exact && s->payload(i) != address)) return;
-  if (s->try_mark(i)) marked_.push_back(s->payload(i));
+  if (s == nullptr) return;
+  void* p = s->payload(i);
+  if (exact && p != address) return;
+  note_external(p);
 }
 
 void RefCount::scan_external() {
   PhaseTimer t(heap_.root_scan_us);
   ExternalMarker m(*this);
+  last_scan_words_ = 0;
   visit_stacks(heap_, m);
   for (const RootCallbackEntry& e : heap_.root_callbacks()) e.callback(m, e.context);
   for (const RootRangeEntry& e : heap_.root_ranges()) m.visit_conservative(e.begin, e.end);
+  words_scanned_ += last_scan_words_;
+  objects_at_scan_ = heap_.cache().allocated_objects();
 }
 
 void RefCount::clear_marks() {
+  // A marked object may have been freed since (its header is gone with it).
   for (void* p : marked_) {
-    std::uint32_t i = 0;
-    Span* s = heap_.cache().locate(p, i);
-    if (s != nullptr) s->clear_mark(i);
+    if (owned(p)) state(p) &= ~kExternal;
   }
   marked_.clear();
+}
+
+// Fresh marks: what the stacks and embedder roots refer to now.
+void RefCount::begin_scan() {
+  clear_marks();
+  scan_external();
+  marks_live_ = true;
+}
+
+// The end of a pause's work: the marks are kept only while dead objects
+// wait for later batches.
+void RefCount::end_work() {
+  if (!dead_.empty()) return;
+  clear_marks();
+  marks_live_ = false;
+}
+
+void RefCount::update_live() {
+  const SpanCache& c = heap_.cache();
+  heap_.live_objects = c.allocated_objects() - c.freed_objects();
+  heap_.live_bytes = c.allocated_bytes() - c.freed_bytes();
 }
 
 // --- reconciliation --------------------------------------------------------
 
 void RefCount::decide_dead(void* p) {
-  state(p) = (state(p) & ~(kInZct | kBuffered | kColorMask)) | kDying;
+  unbuffer(p);
+  state(p) = (state(p) & ~(kInZct | kColorMask)) | kDying;
   clear_weak_targets(p);
   dead_.push_back(p);
 }
@@ -374,29 +455,51 @@ void RefCount::release_child(void* c) {
 
 void RefCount::free_dead(void* p) {
   const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
-  children_.clear();
   weak_scratch_.clear();
-  for_children(p, [this](void* c) { children_.push_back(c); }, &weak_scratch_);
   if (ti.finalize != nullptr && (state(p) & kFinalizedBit) == 0) {
+    // The children are read before the finalizer runs (it may clear them).
+    children_.clear();
+    for_children(p, [this](void* c) { children_.push_back(c); }, &weak_scratch_);
     heap_.finalize(p);
     if (count_of(state(p)) != 0) {  // resurrected through a barriered store
       state(p) &= ~kDying;
       return;
     }
+    for (void* c : children_) {
+      if (c != p) release_child(c);
+    }
+  } else {
+    for_children(p, [this, p](void* c) {
+      if (c != p) release_child(c);
+    }, &weak_scratch_);
   }
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  for (void* c : children_) {
-    if (c != p) release_child(c);
-  }
-  heap_.cache().free_object(p);
+  std::uint32_t i = 0;
+  Span* s = heap_.cache().locate(p, i);  // p is a live object start
+  heap_.cache().free_located(s, i, p);
   ++freed_promptly_;
 }
 
-void RefCount::reconcile(std::size_t budget) {
-  std::vector<void*> old;
+void RefCount::drain(std::size_t budget) {
+  std::size_t done = 0;
+  while (!dead_.empty() && done < budget) {
+    void* p = dead_.back();
+    dead_.pop_back();
+    free_dead(p);
+    ++done;
+  }
+}
+
+// Decides every ZCT entry against fresh marks, frees a batch of the dead,
+// and only then makes candidates of the new objects that got a count (most
+// of those that die young are gone by then and never enter the buffer).
+void RefCount::reconcile() {
+  std::vector<void*>& old = zct_scratch_;
+  old.clear();
   old.swap(zct_);
+  young_.clear();
   for (void* p : old) {
     if (!owned(p)) continue;
     std::uint32_t& s = state(p);
@@ -407,62 +510,80 @@ void RefCount::reconcile(std::size_t budget) {
       // Referenced from the heap now, and possibly only from a garbage
       // cycle the stacks let go of without any decrement: a candidate.
       s &= ~kInZct;
-      if (cyclic(p)) buffer_candidate(p);
+      if (cyclic(p)) young_.push_back(p);
     } else if (externally_marked(p)) {
-      if ((s & kSeen) == 0) {
-        s |= kSeen;
-        zct_.push_back(p);
-      }
+      // Kept; kInZct is off until the pass ends so that a second entry for
+      // the same object is skipped.
+      s &= ~kInZct;
+      zct_.push_back(p);
     } else {
       decide_dead(p);
     }
   }
-  for (void* p : zct_) state(p) &= ~kSeen;
+  for (void* p : zct_) state(p) |= kInZct;
   std::size_t kept = zct_.size();
-  std::size_t done = 0;
-  while (!dead_.empty() && done < budget) {
-    void* p = dead_.back();
-    dead_.pop_back();
-    free_dead(p);
-    ++done;
+  drain(kBatch);
+  for (void* p : young_) {
+    if (!owned(p)) continue;
+    std::uint32_t s = state(p);
+    if ((s & (kDying | kInZct)) == 0 && count_of(s) != 0) buffer_candidate(p);
   }
+  young_.clear();
   zct_threshold_ = std::max(kZctThreshold, kept * 2);
   allocated_at_last_ = heap_.cache().allocated_bytes();
-  const SpanCache& c = heap_.cache();
-  heap_.live_objects = c.allocated_objects() - c.freed_objects();
-  heap_.live_bytes = c.allocated_bytes() - c.freed_bytes();
+  update_live();
 }
 
 void RefCount::finish_pause(const char* what, double start) { heap_.trace_line(what, now_us() - start); }
 
+// Candidates are examined when the oldest has aged and enough have
+// gathered, or when the oldest has waited twice as long.
+bool RefCount::cycle_due() const {
+  if (buffer_.empty()) return false;
+  std::uint64_t now = heap_.cache().allocated_bytes();
+  std::uint64_t waited = now - buffer_.front().stamp;
+  std::uint64_t age = candidate_age();
+  return waited >= 2 * age || (waited >= age && buffered_ >= kCycleThreshold);
+}
+
+// One pause per slow path, doing at most one kind of bounded work:
+// a reconciliation (stack scan, ZCT pass, one batch of frees), or a batch of
+// frees left over from one, or one bounded step of cycle collection.
 void RefCount::allocation_slow_path(std::size_t) {
   if (busy_ || shut_down_) return;
   std::uint64_t since = heap_.cache().allocated_bytes() - allocated_at_last_;
-  if (!dead_.empty() || zct_.size() >= zct_threshold_ || since >= bytes_threshold_) {
-    double start = now_us();
-    {
-      Pause pause(heap_.pauses(), &heap_.sweep_us);
-      busy_ = true;
-      scan_external();
-      reconcile(kBatch);
-      clear_marks();
-      busy_ = false;
-      ++heap_.collections;
-    }
-    finish_pause("reconciliation", start);
+  bool reconcile_due = zct_.size() >= zct_threshold_ || since >= bytes_threshold_;
+  const char* what = nullptr;
+  double start = now_us();
+  if (reconcile_due && scan_allowed()) {
+    Pause pause(heap_.pauses(), &heap_.sweep_us);
+    busy_ = true;
+    begin_scan();
+    reconcile();
+    end_work();
+    busy_ = false;
+    ++heap_.collections;
+    what = "reconciliation";
+  } else if (!dead_.empty()) {
+    Pause pause(heap_.pauses(), &heap_.sweep_us);
+    busy_ = true;
+    drain(kBatch);
+    end_work();
+    update_live();
+    busy_ = false;
+    what = "batch free";
+  } else if (cycle_due() && scan_allowed()) {
+    Pause pause(heap_.pauses(), &heap_.mark_us);
+    busy_ = true;
+    begin_scan();
+    std::uint64_t now = heap_.cache().allocated_bytes();
+    std::uint64_t age = candidate_age();
+    cycle_collect(kCycleWork, now > age ? now - age : 0);
+    end_work();
+    busy_ = false;
+    what = "cycle collection";
   }
-  if (dead_.empty() && buffer_.size() >= cycle_threshold_) {
-    double start = now_us();
-    {
-      Pause pause(heap_.pauses(), &heap_.mark_us);
-      busy_ = true;
-      scan_external();
-      cycle_collect();
-      clear_marks();
-      busy_ = false;
-    }
-    finish_pause("cycle collection", start);
-  }
+  if (what != nullptr) finish_pause(what, start);
 }
 
 void RefCount::collect() {
@@ -474,20 +595,22 @@ void RefCount::collect() {
     // One scan of the external references serves every phase: nothing
     // outside the collector runs in between except finalizers, and later
     // scans would find the collector's own stale registers and locals.
-    scan_external();
+    begin_scan();
     external_ = marked_;
-    reconcile(std::numeric_limits<std::size_t>::max());
+    reconcile();
+    drain(std::numeric_limits<std::size_t>::max());
     // Freeing one cycle can turn what it referenced into new candidates (or
     // zero counts): repeat until a pass frees nothing, so that collect()
     // leaves no unreachable object behind.
     for (int pass = 0; pass < 64; ++pass) {
       std::uint64_t freed_before = heap_.cache().freed_objects();
-      cycle_collect();
+      cycle_collect(std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::uint64_t>::max());
       if (stuck_ != 0) backup_trace();
-      reconcile(std::numeric_limits<std::size_t>::max());
+      reconcile();
+      drain(std::numeric_limits<std::size_t>::max());
       if (heap_.cache().freed_objects() == freed_before) break;
     }
-    clear_marks();
+    end_work();
     external_.clear();
     busy_ = false;
     ++heap_.collections;
@@ -500,6 +623,7 @@ void RefCount::collect() {
 void RefCount::mark_gray(void* root) {
   if (color_of(state(root)) == kGray) return;
   set_color(root, kGray);
+  ++visits_;
   work_.push_back(root);
   while (!work_.empty()) {
     void* x = work_.back();
@@ -509,6 +633,7 @@ void RefCount::mark_gray(void* root) {
       if (n != kMaxCount && n != 0) set_count(c, n - 1);
       if (color_of(state(c)) != kGray) {
         set_color(c, kGray);
+        ++visits_;
         work_.push_back(c);
       }
     });
@@ -516,7 +641,7 @@ void RefCount::mark_gray(void* root) {
 }
 
 void RefCount::scan_black(void* root) {
-  std::vector<void*> stack;
+  std::vector<void*>& stack = black_work_;
   set_color(root, kBlack);
   stack.push_back(root);
   while (!stack.empty()) {
@@ -555,14 +680,18 @@ void RefCount::scan(void* root) {
   }
 }
 
+// Every white object is garbage, whether or not it still has a buffer entry
+// (a run may examine only part of the buffer; the entries of the objects it
+// frees go stale).
 void RefCount::collect_white(void* root, std::vector<void*>& white) {
   work_.push_back(root);
   while (!work_.empty()) {
     void* x = work_.back();
     work_.pop_back();
     std::uint32_t s = state(x);
-    if (color_of(s) != kWhite || (s & kBuffered) != 0) continue;
-    state(x) = (s & ~kColorMask) | kBlack | kDying;
+    if (color_of(s) != kWhite) continue;
+    unbuffer(x);
+    state(x) = (state(x) & ~kColorMask) | kBlack | kDying;
     white.push_back(x);
     for_children(x, [this](void* c) {
       if (color_of(state(c)) == kWhite) work_.push_back(c);
@@ -570,12 +699,22 @@ void RefCount::collect_white(void* root, std::vector<void*>& white) {
   }
 }
 
-void RefCount::cycle_collect() {
+// One synchronous trial deletion over the oldest buffer entries: those
+// buffered before the clock read stamped_before, and no more once
+// work_budget objects were coloured gray. Trial deletion over any subset of the candidates is sound: an object
+// left white has no references but those of other white objects, and no
+// stack or embedder root refers to it. Nothing else runs during a run, so
+// the counts it reads are the mutator's. Returns the entries consumed.
+std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamped_before) {
   ++cycle_collections_;
-  std::vector<void*> candidates;
-  candidates.swap(buffer_);
-  std::vector<void*> roots;
-  for (void* p : candidates) {
+  std::vector<void*>& roots = roots_;
+  roots.clear();
+  visits_ = 0;
+  std::size_t consumed = 0;
+  while (!buffer_.empty() && buffer_.front().stamp <= stamped_before && visits_ < work_budget) {
+    void* p = buffer_.front().object;
+    buffer_.pop_front();
+    ++consumed;
     if (!owned(p)) continue;
     std::uint32_t s = state(p);
     if ((s & kBuffered) == 0 || (s & kDying) != 0) continue;
@@ -583,19 +722,24 @@ void RefCount::cycle_collect() {
       mark_gray(p);
       roots.push_back(p);
     } else {
-      state(p) &= ~kBuffered;
+      unbuffer(p);
     }
   }
+  if (buffer_.empty()) buffered_ = 0;
   for (void* r : roots) scan(r);
   std::vector<void*> white;
   for (void* r : roots) {
-    state(r) &= ~kBuffered;
+    unbuffer(r);
     collect_white(r, white);
   }
   for (void* x : held_externally_) {
     if (cyclic(x)) buffer_candidate(x);
   }
   held_externally_.clear();
+  if (white.empty()) {
+    update_live();
+    return consumed;
+  }
   // The edges leaving the white set (recorded before any finalizer runs).
   std::vector<void*> edges;
   std::vector<void**> weak_slots;
@@ -627,15 +771,8 @@ void RefCount::cycle_collect() {
     for (void* w : white) heap_.cache().free_object(w);
     freed_by_cycles_ += white.size();
   }
-  // Adaptive trigger: a run that freed little waits longer next time.
-  if (white.size() * 8 < roots.size() + 1) {
-    cycle_threshold_ = std::min(kMaxCycleThreshold, cycle_threshold_ * 2);
-  } else {
-    cycle_threshold_ = std::max(kCycleThreshold, cycle_threshold_ / 2);
-  }
-  const SpanCache& c = heap_.cache();
-  heap_.live_objects = c.allocated_objects() - c.freed_objects();
-  heap_.live_bytes = c.allocated_bytes() - c.freed_bytes();
+  update_live();
+  return consumed;
 }
 
 // Marks everything reachable from what is already marked (the stacks, root
@@ -657,7 +794,7 @@ void RefCount::backup_trace() {
   std::vector<void*> garbage;
   heap_.cache().for_each_span([&garbage](const Span& s) {
     for (std::uint32_t i = 0; i < s.slots; ++i) {
-      if (s.is_allocated(i) && !s.is_marked(i)) garbage.push_back(s.payload(i));
+      if (s.is_allocated(i) && !externally_marked(s.payload(i))) garbage.push_back(s.payload(i));
     }
   });
   for (void* g : garbage) {
@@ -675,7 +812,7 @@ void RefCount::backup_trace() {
     clear_marks();
     remark_external();
     mark_reachable();
-    std::erase_if(garbage, [this](void* g) {
+    std::erase_if(garbage, [](void* g) {
       if (!externally_marked(g)) return false;
       state(g) &= ~kDying;
       return true;
@@ -694,6 +831,7 @@ void RefCount::backup_trace() {
     s &= ~(kMaxCount | kColorMask | kBuffered);
   }
   buffer_.clear();
+  buffered_ = 0;
   stuck_ = 0;
   for (void* p : marked_) for_children(p, [this](void* c) { raw_increment(c); });
   for (RootNode& r : heap_.roots()) {

@@ -10,20 +10,31 @@
 // zero. Words that are not the start of a live object of this heap (tagged
 // integers, foreign pointers) are stored without counting.
 //
-// Reconciliation (one pause; triggered from the allocation slow path when
-// the ZCT or the bytes allocated since the last one pass a threshold, and by
-// collect()):
+// Pauses. Each allocation slow path does at most one bounded piece of work
+// in one pause: a reconciliation, a batch of frees left over from one, or a
+// bounded run of cycle collection. Automatic stack scans are paced by
+// allocation: a scan of W words (counted in HeapStats::rc_stack_words_scanned)
+// waits until W/4 objects were allocated since the previous one, so a deep
+// stack (a deeply recursive coroutine) costs a bounded amount of scanning per
+// allocation, at the price of reconciling less often.
+//
+// Reconciliation (triggered from the allocation slow path when the ZCT or
+// the bytes allocated since the last one pass a threshold, and by collect()):
 //  1. The stacks, root callbacks and root ranges are scanned (collect()
 //     scans once for all its phases, so the collector's own registers and
-//     locals never pose as references); every object
-//     they refer to gets its span mark bit set (cleared again at the end).
-//  2. Each ZCT entry whose count is still zero is kept in the ZCT if a mark
-//     bit says something external refers to it; otherwise it is dead: it is
-//     flagged dying, every weak slot pointing at it is cleared, and it goes
-//     on the dead list.
+//     locals never pose as references); every object they refer to gets
+//     the external bit in its header. The bits stay valid after the pause
+//     while dead objects wait for later batches: from then on the mutator
+//     can only get a new stack reference to an unmarked object by reading
+//     it from a counted heap slot, and every decrement the barrier makes in
+//     that time marks its target as external too.
+//  2. Each ZCT entry whose count is still zero is kept in the ZCT if it is
+//     marked external; otherwise it is dead: it is flagged dying, every
+//     weak slot pointing at it is cleared, and it goes on the dead list.
 //  3. The dead list is drained iteratively (never recursion), at most a
 //     batch of objects per pause; what is left continues at the next
-//     allocation slow path, and collect() drains everything. For each dead
+//     allocation slow paths without a new scan, and collect() drains
+//     everything. For each dead
 //     object: its children and weak slots are read by tracing it; its
 //     finalizer runs if it has one that has not run (kFinalizedBit is set
 //     first). Resurrection rule: if, after the finalizer, the object's count
@@ -34,8 +45,11 @@
 //     are not reclaimed by counting.) Stores into a dying object (its finalizer clearing
 //     its own members) are plain stores and count nothing. Otherwise the
 //     weak slots it held are forgotten, each child's count is decremented
-//     (a child reaching zero is dead too unless a mark bit protects it, in
+//     (a child reaching zero is dead too unless it is marked external, in
 //     which case it joins the ZCT), and the memory is freed.
+//  4. ZCT entries that got a count (new objects now referenced from the
+//     heap) become cycle candidates, after the batch, so that the many that
+//     died with the batch never enter the buffer.
 //
 // Cycle collection (Bacon–Rajan synchronous trial deletion). An object whose
 // count is decremented to a non-zero value is a possible cycle root: it is
@@ -44,18 +58,26 @@
 // acyclic or a leaf. A ZCT entry found with a non-zero count at a
 // reconciliation (a new object that got a heap reference) is buffered too:
 // the stacks may drop the last outside reference to a cycle without any
-// decrement. When the buffer passes its threshold (which doubles
-// after a run that frees little, and shrinks back after a productive one),
-// and at every collect():
+// decrement. The buffer is first in, first out, and an entry is examined
+// only once it has aged (4 MiB, or the live bytes if more, allocated since
+// it was buffered): most young structures are freed by counting before
+// then. A run starts when enough aged entries have gathered (or the oldest
+// has waited twice as long) and takes the oldest aged entries until it has
+// coloured a budget of objects gray (the subgraph of the last root taken is
+// always finished, so one root that reaches a large live structure still
+// makes a long pause). Trial deletion over any subset of the candidates is
+// sound, and nothing else runs during a run, so the counts it sees are the
+// mutator's. collect() examines the whole buffer. Each run:
 //  - mark gray: from each purple candidate, the reachable subgraph is
 //    coloured gray and every internal edge's count is subtracted;
 //  - scan: a gray object whose remaining count is non-zero, or which a
 //    stack, root callback or root range refers to (stacks are scanned at the
 //    start of the run), is externally referenced: it and everything it
 //    reaches turn black and get their counts back; the other gray objects
-//    turn white. An object kept only by a stack or an embedder's root stays
-//    buffered, since that reference can vanish without a decrement;
-//  - collect white: the white objects are garbage. Weak slots to them are
+//    turn white. An object kept only by a stack or an embedder's root is
+//    buffered again, since that reference can vanish without a decrement;
+//  - collect white: the white objects are garbage (those with entries the
+//    run did not take too; the entries go stale). Weak slots to them are
 //    cleared, then their finalizers run. If a finalizer resurrected any of
 //    them (a count became non-zero), the whole set is restored and buffered
 //    again; the next run frees it without finalizers. Otherwise each is
