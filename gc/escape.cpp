@@ -309,7 +309,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
         }
         ++reclaimed;
         reclaimed_bytes += bytes;
-        cache_.release_scope_slot(s, i, p);
+        cache_.release_object(s, i, p);
       }
     }
     cache_.adopt_scope_span(s);

@@ -276,15 +276,6 @@ void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_by
   return finish(s, index, p);
 }
 
-void SpanCache::release_scope_slot(Span* s, std::uint32_t i, void* payload) {
-  std::size_t bytes = s->slot_size - kHeaderSize;
-  header_of(payload)->type = TypeRegistry::kNoType;
-  poison_memory(payload, bytes);
-  ++freed_objects_;
-  freed_bytes_ += bytes;
-  s->release_slot(i);
-}
-
 void SpanCache::release_scope_span(Span* s) {
   MOSS_ASSERT(!s->list_hook.is_linked());
   std::size_t bytes = s->slot_size - kHeaderSize;

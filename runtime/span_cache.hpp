@@ -42,7 +42,7 @@
 // Scope spans (runtime/escape/scope_spans.hpp) belong to an open LocalScope
 // and sit on its list (kScope), not on the lists above: sweeping never
 // frees them (start_sweep only clears their mark bits), and their memory
-// goes back only through release_scope_slot / release_scope_span /
+// goes back only through release_object / release_scope_span /
 // adopt_scope_span when the scope ends. Spans a scope emptied are kept in a
 // small pool per class (kScopePool) for the next scope to reuse.
 //
@@ -111,7 +111,7 @@ class SpanCache {
   // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
   // unused ScopeSpans in at `depth`; end_scope unlinks it and leaves its
   // spans on scope.spans for the caller to dispose of, one by one, with
-  // release_scope_slot, release_scope_span or adopt_scope_span.
+  // release_object, release_scope_span or adopt_scope_span.
   void begin_scope(ScopeSpans& scope, std::uint32_t depth);
   void end_scope(ScopeSpans& scope);
   // The scope allocation fast path: like allocate_small, from the scope's
@@ -125,8 +125,16 @@ class SpanCache {
     return finish(s, index, p);
   }
   void* allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable);
-  // Frees one object of a scope span that has left its scope (slot i).
-  void release_scope_slot(Span* s, std::uint32_t i, void* payload);
+  // Frees one object (slot i) and nothing else: the header cleared, the
+  // memory poisoned, the slot free. (A scope span's objects leave this way.)
+  MOSS_INLINE void release_object(Span* s, std::uint32_t i, void* payload) {
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    header_of(payload)->type = TypeRegistry::kNoType;
+    poison_memory(payload, bytes);
+    ++freed_objects_;
+    freed_bytes_ += bytes;
+    s->release_slot(i);
+  }
   // Frees every object still allocated in `s` (taken off its scope's list)
   // and keeps the span for reuse or gives it back.
   void release_scope_span(Span* s);
@@ -146,12 +154,7 @@ class SpanCache {
   // s->payload(i) == payload). Inline up to the common case: a span that
   // stays where it is (a current or scope span).
   MOSS_INLINE void free_located(Span* s, std::uint32_t i, void* payload) {
-    std::size_t bytes = s->slot_size - kHeaderSize;
-    header_of(payload)->type = TypeRegistry::kNoType;
-    poison_memory(payload, bytes);
-    ++freed_objects_;
-    freed_bytes_ += bytes;
-    s->release_slot(i);
+    release_object(s, i, payload);
     if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
     refile_after_free(s);
   }
