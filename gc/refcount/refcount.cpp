@@ -97,15 +97,19 @@ class RefCount final : public CollectorBase {
     if (count_of(s) == 0 && (s & kDying) == 0) push_zct(object);
   }
   // Dead objects waiting for the next batch may be scope-local: free them
-  // now, before the scope frees their memory under the dead list.
+  // now, before the scope frees their memory under the dead list. No
+  // external scan is current here, so children they leave at count zero go
+  // to the ZCT (the next reconciliation decides), not straight to dead.
   void before_local_reclaim() override {
     if (busy_ || shut_down_ || dead_.empty()) return;
     busy_ = true;
+    unscanned_ = true;
     while (!dead_.empty()) {
       void* p = dead_.back();
       dead_.pop_back();
       free_dead(p);
     }
+    unscanned_ = false;
     busy_ = false;
   }
   void collect() override;
@@ -204,6 +208,7 @@ class RefCount final : public CollectorBase {
   std::uint64_t bytes_threshold_ = 0;
   std::uint64_t stuck_ = 0;
   bool busy_ = false;
+  bool unscanned_ = false;  // freeing dead objects with no external scan current
   bool shut_down_ = false;
   std::uint64_t increments_ = 0, decrements_ = 0, freed_promptly_ = 0, freed_by_cycles_ = 0,
                 cycle_collections_ = 0;
@@ -365,7 +370,7 @@ void RefCount::release_child(void* c) {
   if ((state(c) & kDying) != 0) return;
   if (n > 1) {
     if (cyclic(c)) buffer_candidate(c);
-  } else if (externally_marked(c)) {
+  } else if (unscanned_ || externally_marked(c)) {
     push_zct(c);
   } else {
     decide_dead(c);
