@@ -81,106 +81,126 @@ Frame* Interp::new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* sc
 // body) is referred to only by the activation running the body: the `env`
 // of one eval loop, and the parent links of do-loop frames made in that
 // loop. It is never a Scheme value, and no closure's environment chain can
-// reach it. Such a frame is made in a moss::LocalScope and reclaimed, with
-// the whole scope, when the eval activation that opened the scope returns
-// (or unwinds), without a collection.
+// reach it. So it is dead once that activation returns, unwinds, or moves
+// on by a tail call. Such frames are made in moss::LocalScopes and
+// reclaimed a scope at a time, without a collection.
 //
-// Scopes. An activation (one call of Interp::eval or Interp::apply) holds
-// at most one scope of its own, a FrameScope. A frame goes into the
-// innermost open scope while that scope has made fewer than
-// kFramesPerScope frames: the activations nested inside the scope's owner
-// all end before it, so their frames may share it (a dead frame waits at
-// most until its scope closes). A full scope makes the next activation that
-// needs a frame open one of its own. Beyond kMaxDepth nested scopes frames
-// are heap frames, so a million-deep recursion costs at most 64 scopes.
+// Activations. Each call of Interp::eval or Interp::apply in the main
+// evaluation is an activation, with a FrameScope that remembers how many
+// frame scopes were open when it began (`entry`). Scopes opened after that
+// hold only frames made during the activation, by it or by activations
+// nested in it, so they are all dead when it ends: it may close them.
 //
-// Tail calls. A tail call replaces the activation's frame; its own scope,
-// when full, is recycled: the arguments are evaluated into a C++ array
-// (they are heap values: frames are the only scope-local objects), the
-// scope is closed, reclaiming the old frame and everything else in it, and
-// a fresh one opened for the callee's frame. A loop of tail calls therefore
-// runs in one scope of bounded size.
+// Where a frame goes: into the innermost open scope while that scope has
+// made fewer than kFramesPerScope frames; else into a new scope, opened on
+// the spot, while fewer than kMaxDepth are open; else onto the heap (so a
+// million-deep recursion costs at most kMaxDepth scopes). Closing a scope
+// costs a scan of the stacks that outlive it (moss looks for pointers into
+// it on suspended stacks), so scopes are kept for many frames:
+//  - an activation that ends with exactly one scope of its own, not full,
+//    leaves it open for the activation it returns to, which fills it
+//    further (an activation that began with no scope open closes all);
+//  - otherwise it closes every scope it opened (innermost first);
+//  - a tail call that needs a new frame when the innermost scope is full
+//    and the activation has scopes of its own recycles them: the arguments
+//    are evaluated into a C++ array while the current frame is alive (they
+//    are heap values: frames are the only scope-local objects), the scopes
+//    are closed, and a fresh one takes the callee's frame. A loop of tail
+//    calls thus runs in a bounded number of bounded scopes.
+// Dead frames wait at most until their scope closes: at most kMaxDepth
+// scopes of kFramesPerScope frames.
 //
 // What makes a frame escape (becoming an ordinary heap object, collected
 // as usual): being stored into a heap object by the barrier, e.g. as the
 // parent of a guard handler's frame; a pointer to it on the stack of a
 // suspended coroutine when its scope closes. Scheme coroutines make only
-// heap frames: a coroutine suspended inside a scope would leave the heap's
-// stack of scopes out of order.
+// heap frames, and their activations never close scopes: a coroutine
+// suspended with a scope open would leave the heap's stack of scopes out of
+// order.
 //
 // Return values and arguments are never scope-local (only frames are), so
 // nothing needs moss::escape() on the way out. The scope objects live in
-// FrameScopeStack, off the C++ stack: eval's own frame keeps dead copies of
-// frame pointers in spill slots, which the debug build's contract check
-// would count if the scope object sat below them. After a scope closes no
-// frame of it is used: the activation that closes it has moved its `env`
-// to the next frame, or is returning.
+// FrameScopeStack, off the C++ stack: they outlive the activation that
+// opened them, and eval's own frame keeps dead copies of frame pointers in
+// spill slots, which the debug build's contract check would count if the
+// scope object sat below them. After a scope closes no frame of it is used.
 
 class Interp::FrameScope {
  public:
-  explicit FrameScope(Interp& in) : in_(in) {}
+  explicit FrameScope(Interp& in)
+      : in_(in), entry_(in.options_.local_frames && in.current_coroutine_ == nullptr ? in.frame_scopes_->depth : -1) {}
   ~FrameScope() noexcept(false) {
-    if (index_ >= 0) close();
+    if (entry_ < 0) return;
+    FrameScopeStack& stack = *in_.frame_scopes_;
+    int depth = stack.depth;
+    if (depth == entry_) return;
+    if (depth == entry_ + 1 && entry_ > 0 && stack.slots[entry_].frames < FrameScopeStack::kFramesPerScope) {
+      return;  // left to the activation this one returns to
+    }
+    close_own();
   }
   FrameScope(const FrameScope&) = delete;
   FrameScope& operator=(const FrameScope&) = delete;
 
-  bool is_open() const { return index_ >= 0; }
-  int index() const { return index_; }
+  // Whether frames may be local here (local frames on, not in a coroutine).
+  bool active() const { return entry_ >= 0; }
+  // Whether scopes opened during this activation are open.
+  bool has_own() const { return in_.frame_scopes_->depth > entry_; }
 
-  void open() {
+  // Closes every scope opened during this activation, innermost first,
+  // reclaiming their frames.
+  void close_own() {
     FrameScopeStack& stack = *in_.frame_scopes_;
-    int i = stack.depth;
-    ::new (static_cast<void*>(stack.slots[i].bytes)) moss::LocalScope(in_.heap_);
-    stack.slots[i].frames = 0;
-    stack.depth = i + 1;
-    index_ = i;
-  }
-
-  // Reclaims every frame of the scope that did not escape.
-  void close() {
-    FrameScopeStack& stack = *in_.frame_scopes_;
-    int i = index_;
-    index_ = -1;
-    stack.depth = i;
-    stack.scope(i).~LocalScope();
+    while (stack.depth > entry_) {
+      int i = --stack.depth;
+      stack.scope(i).~LocalScope();
+    }
   }
 
  private:
   Interp& in_;
-  int index_ = -1;
+  int entry_;
 };
 
 Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) {
-  if (!options_.local_frames || current_coroutine_ != nullptr) return FramePlace::heap;
+  if (!own.active()) return FramePlace::heap;
   FrameScopeStack& stack = *frame_scopes_;
   int top = stack.depth - 1;
   if (top >= 0 && stack.slots[top].frames < FrameScopeStack::kFramesPerScope) return FramePlace::scope;
-  if (!own.is_open()) return stack.depth < FrameScopeStack::kMaxDepth ? FramePlace::scope : FramePlace::heap;
-  // The activation's own scope is the innermost one, and full.
-  return may_recycle ? FramePlace::recycle : FramePlace::heap;
+  if (may_recycle && own.has_own()) return FramePlace::recycle;
+  return stack.depth < FrameScopeStack::kMaxDepth ? FramePlace::scope : FramePlace::heap;
 }
 
+namespace {
+moss::LocalScope& open_frame_scope(FrameScopeStack& stack, moss::Heap& heap) {
+  int i = stack.depth;
+  ::new (static_cast<void*>(stack.slots[i].bytes)) moss::LocalScope(heap);
+  stack.slots[i].frames = 0;
+  stack.depth = i + 1;
+  return stack.scope(i);
+}
+}  // namespace
+
 // The scope a frame goes into after place_local_frame said `scope`.
-moss::LocalScope* Interp::take_frame_scope(FrameScope& own) {
+moss::LocalScope* Interp::take_frame_scope(FrameScope&) {
   FrameScopeStack& stack = *frame_scopes_;
   int top = stack.depth - 1;
   if (top < 0 || stack.slots[top].frames >= FrameScopeStack::kFramesPerScope) {
-    own.open();
-    top = own.index();
+    open_frame_scope(stack, heap_);
+    ++top;
   }
   ++stack.slots[top].frames;
   return &stack.scope(top);
 }
 
-// After place_local_frame said `recycle`: closes the activation's own scope
-// (its frames are all dead: the caller holds the callee's arguments) and
+// After place_local_frame said `recycle`: closes the activation's scopes
+// (their frames are all dead: the caller holds the callee's arguments) and
 // opens a fresh one for the callee's frame.
 moss::LocalScope* Interp::recycle_frame_scope(FrameScope& own) {
-  own.close();
-  own.open();
-  ++frame_scopes_->slots[own.index()].frames;
-  return &frame_scopes_->scope(own.index());
+  own.close_own();
+  moss::LocalScope& scope = open_frame_scope(*frame_scopes_, heap_);
+  ++frame_scopes_->slots[frame_scopes_->depth - 1].frames;
+  return &scope;
 }
 
 // A frame for calling closure `c`: local when it can be, never recycling.

@@ -146,10 +146,9 @@ struct Scope;  // compiler.cpp
 struct SchemeCoroutine;
 
 // The moss::LocalScopes that hold local frames (eval.cpp), innermost last.
-// The scope objects live here, off the C++ stack, in a fixed number of
-// slots: nesting is bounded (deeper calls make heap frames), and so is
-// what one scope holds (kFramesPerScope frames; then a call opens a scope
-// of its own, or a tail call recycles its activation's scope).
+// The scope objects live here, off the C++ stack: a scope may outlive the
+// activation that opened it. Nesting is bounded (past kMaxDepth frames are
+// heap frames), and so is what one scope takes (kFramesPerScope frames).
 struct FrameScopeStack {
   static constexpr int kMaxDepth = 64;
   static constexpr std::uint32_t kFramesPerScope = 256;
