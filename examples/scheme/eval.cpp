@@ -162,7 +162,7 @@ class Interp::FrameScope {
   int entry_;
 };
 
-Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) {
+[[gnu::always_inline]] inline Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) {
   if (!own.active()) return FramePlace::heap;
   FrameScopeStack& stack = *frame_scopes_;
   int top = stack.depth - 1;
@@ -172,7 +172,7 @@ Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) 
 }
 
 namespace {
-moss::LocalScope& open_frame_scope(FrameScopeStack& stack, moss::Heap& heap) {
+[[gnu::noinline]] moss::LocalScope& open_frame_scope(FrameScopeStack& stack, moss::Heap& heap) {
   int i = stack.depth;
   ::new (static_cast<void*>(stack.slots[i].bytes)) moss::LocalScope(heap);
   stack.slots[i].frames = 0;
@@ -182,10 +182,10 @@ moss::LocalScope& open_frame_scope(FrameScopeStack& stack, moss::Heap& heap) {
 }  // namespace
 
 // The scope a frame goes into after place_local_frame said `scope`.
-moss::LocalScope* Interp::take_frame_scope(FrameScope&) {
+[[gnu::always_inline]] inline moss::LocalScope* Interp::take_frame_scope(FrameScope&) {
   FrameScopeStack& stack = *frame_scopes_;
   int top = stack.depth - 1;
-  if (top < 0 || stack.slots[top].frames >= FrameScopeStack::kFramesPerScope) {
+  if (top < 0 || stack.slots[top].frames >= FrameScopeStack::kFramesPerScope) [[unlikely]] {
     open_frame_scope(stack, heap_);
     ++top;
   }

@@ -151,7 +151,7 @@ struct SchemeCoroutine;
 // heap frames), and so is what one scope takes (kFramesPerScope frames).
 struct FrameScopeStack {
   static constexpr int kMaxDepth = 64;
-  static constexpr std::uint32_t kFramesPerScope = 256;
+  static constexpr std::uint32_t kFramesPerScope = 1024;
   struct Slot {
     alignas(moss::LocalScope) unsigned char bytes[sizeof(moss::LocalScope)];
     std::uint32_t frames;  // made in this scope so far
