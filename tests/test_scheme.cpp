@@ -5,7 +5,11 @@
 // programs of examples/scheme/programs compared with their .out files.
 // Everything runs under both collectors (and some under GC stress, which
 // collects every few allocations, to catch values the interpreter forgot
-// to keep reachable).
+// to keep reachable). Local frames (frames in moss::LocalScopes, eval.cpp)
+// are on by default; the bundled programs and the cases that stress
+// frames' lifetimes (tail calls, deep recursion, continuations, coroutines,
+// GC stress) also run with them off, and the last section checks that
+// scopes reclaim frames, and that frames that must outlive a call do.
 #include <doctest/doctest.h>
 
 #include <csignal>
@@ -28,6 +32,7 @@ const moss::Collector kCollectors[] = {moss::Collector::mark_sweep, moss::Collec
 struct Run {
   int status;
   std::string out, err;
+  moss::HeapStats stats;  // at the end of the run
 };
 
 struct RunOptions {
@@ -35,6 +40,7 @@ struct RunOptions {
   std::size_t stack_reserve = 0;           // 0: the interpreter's default
   std::size_t heap_limit = 0;
   std::uint64_t gc_stress_every = 0;
+  bool local_frames = true;
 };
 
 // moss grows coroutine stacks from a SIGSEGV handler it installs once per
@@ -62,10 +68,11 @@ Run run(std::string_view program, moss::Collector collector, const RunOptions& r
   if (ro.stack_reserve != 0) options.stack_reserve = ro.stack_reserve;
   options.heap_limit = ro.heap_limit;
   options.gc_stress_every = ro.gc_stress_every;
+  options.local_frames = ro.local_frames;
   scheme::Interp interp(options);
   interp.in.text = ro.input;
   int status = interp.run_program(program);
-  return {status, interp.out.text, interp.err.text};
+  return {status, interp.out.text, interp.err.text, interp.heap().stats()};
 }
 
 // The program prints exactly `expected` and succeeds, under each collector.
@@ -76,6 +83,15 @@ void expect_output(std::string_view program, std::string_view expected, const Ru
     CHECK(r.err == "");
     CHECK(r.status == 0);
     CHECK(r.out == expected);
+  }
+}
+
+// expect_output with local frames on, then off.
+void expect_output_both_frames(std::string_view program, std::string_view expected, RunOptions ro = {}) {
+  for (bool local : {true, false}) {
+    CAPTURE(local);
+    ro.local_frames = local;
+    expect_output(program, expected, ro);
   }
 }
 
@@ -107,11 +123,17 @@ void check_bundled_program(const char* name) {
   std::string program = read_file(base + ".scm");
   std::string expected = read_file(base + ".out");
   for (moss::Collector c : kCollectors) {
-    CAPTURE(moss::collector_name(c));
-    Run r = run(program, c);
-    CHECK(r.err == "");
-    CHECK(r.status == 0);
-    CHECK(r.out == expected);
+    for (bool local : {true, false}) {
+      CAPTURE(moss::collector_name(c));
+      CAPTURE(local);
+      RunOptions ro;
+      ro.local_frames = local;
+      Run r = run(program, c, ro);
+      CHECK(r.err == "");
+      CHECK(r.status == 0);
+      CHECK(r.out == expected);
+      if (!local) CHECK(r.stats.local_objects == 0);
+    }
   }
 }
 
@@ -286,7 +308,7 @@ TEST_CASE("scheme: proper tail calls run loops in constant stack") {
   // named let, do, apply and mutual recursion) reuses the stack.
   RunOptions small_stack;
   small_stack.stack_reserve = 256u << 10;
-  expect_output(R"((define (count n) (if (= n 0) 'done (count (- n 1))))
+  expect_output_both_frames(R"((define (count n) (if (= n 0) 'done (count (- n 1))))
 (define (ping n) (cond ((= n 0) 'pong) (else (pong (- n 1)))))
 (define (pong n) (and #t (or #f (when #t (case 1 ((1) (let ((m n)) (ping m))))))))
 (define (via-apply n) (if (= n 0) 'applied (apply via-apply (list (- n 1)))))
@@ -294,16 +316,16 @@ TEST_CASE("scheme: proper tail calls run loops in constant stack") {
                (let loop ((i 0)) (if (< i 1000000) (loop (+ i 1)) i))
                (do ((i 0 (+ i 1))) ((= i 1000000) i))))
 (newline))",
-                "(done pong applied 1000000 1000000)\n", small_stack);
+                            "(done pong applied 1000000 1000000)\n", small_stack);
 }
 
 TEST_CASE("scheme: deep non-tail recursion (a million frames) works") {
-  expect_output(R"((define (depth n) (if (= n 0) 0 (+ 1 (depth (- n 1)))))
+  expect_output_both_frames(R"((define (depth n) (if (= n 0) 0 (+ 1 (depth (- n 1)))))
 (display (depth 1000000))
 (define (build n) (if (= n 0) '() (cons n (build (- n 1)))))
 (display (length (build 300000)))
 (newline))",
-                "1000000300000\n");
+                            "1000000300000\n");
 }
 
 // ---- Data types -----------------------------------------------------------
@@ -433,7 +455,7 @@ TEST_CASE("scheme: values and call-with-values") {
 }
 
 TEST_CASE("scheme: escaping continuations and dynamic-wind") {
-  expect_output(R"((display (call/cc (lambda (k) (+ 1 (k 42)))))
+  expect_output_both_frames(R"((display (call/cc (lambda (k) (+ 1 (k 42)))))
 (display (call-with-current-continuation (lambda (k) 5)))
 (define (find-first pred l)
   (call/cc (lambda (return) (for-each (lambda (x) (if (pred x) (return x))) l) #f)))
@@ -444,7 +466,7 @@ TEST_CASE("scheme: escaping continuations and dynamic-wind") {
 (define saved #f)
 (display (+ 1 (call/cc (lambda (k) (set! saved k) 1))))
 (newline))",
-                "425(4 #f)[in body out]<>escaped2\n");
+                            "425(4 #f)[in body out]<>escaped2\n");
 }
 
 TEST_CASE("scheme: calling a continuation after its extent is an error") {
@@ -484,7 +506,7 @@ TEST_CASE("scheme: delay, force, make-promise, parameters and case-lambda") {
 }
 
 TEST_CASE("scheme: coroutines with make-coroutine and yield") {
-  expect_output(R"((define gen (make-coroutine (lambda (start)
+  expect_output_both_frames(R"((define gen (make-coroutine (lambda (start)
   (let loop ((i start)) (if (< i (+ start 3)) (begin (yield i) (loop (+ i 1))) 'finished)))))
 (display (list (gen 10) (gen 'x) (gen 'x) (gen 'x) (coroutine-done? gen)))
 (define echo (make-coroutine (lambda (first) (let loop ((v first) (n 0)) (if (< n 3) (loop (yield (* v 2)) (+ n 1)) v)))))
@@ -502,7 +524,8 @@ TEST_CASE("scheme: coroutines with make-coroutine and yield") {
 (display (list (outer 1) (outer 0)))
 (display (guard (e (#t (error-object-message e))) ((make-coroutine (lambda (x) (car x))) 5)))
 (newline))",
-                "(10 11 12 finished #t)(2 10 14 9)(a b c d end)(2 inner-done)car: expected a pair, got 5\n");
+                            "(10 11 12 finished #t)(2 10 14 9)(a b c d end)(2 inner-done)"
+                            "car: expected a pair, got 5\n");
 }
 
 TEST_CASE("scheme: a finished coroutine cannot be resumed") {
@@ -624,7 +647,7 @@ TEST_CASE("scheme: the REPL prints results and survives errors") {
 TEST_CASE("scheme: values stay reachable when collecting every few allocations") {
   RunOptions stress;
   stress.gc_stress_every = 3;
-  expect_output(R"((define-record-type pt (make-pt x y) pt? (x pt-x) (y pt-y))
+  expect_output_both_frames(R"((define-record-type pt (make-pt x y) pt? (x pt-x) (y pt-y))
 (define (tree d) (if (= d 0) (make-pt d "leaf") (cons (tree (- d 1)) (vector (tree (- d 1)) (* d 1.5)))))
 (define (count t) (cond ((pair? t) (+ (count (car t)) (count (vector-ref (cdr t) 0)))) (else 1)))
 (define-syntax twice (syntax-rules () ((_ e) (list e e))))
@@ -636,7 +659,7 @@ TEST_CASE("scheme: values stay reachable when collecting every few allocations")
                (let ((g (make-coroutine (lambda (x) (yield (list x x)) 'done)))) (list (g 'a) (g 'b)))
                (apply max (map (lambda (x) (* x x)) '(3 1 4 1 5)))))
 (newline))",
-                "(256 (3 3) 121110987654321 (1 2 3 4) 3 msg esc ((a a) done) 25)\n", stress);
+                            "(256 (3 3) 121110987654321 (1 2 3 4) 3 msg esc ((a a) done) 25)\n", stress);
 }
 
 TEST_CASE("scheme: a large live heap with churn") {
@@ -648,6 +671,153 @@ TEST_CASE("scheme: a large live heap with churn") {
 (display (list (length keep) (apply + (map length (vector->list table)))))
 (newline))",
                 "(400000 3999)\n");
+}
+
+// ---- Local frames ----------------------------------------------------------
+
+namespace {
+
+// Runs `program` with local frames on and off under each collector; checks
+// the output, and hands each run to `check` (with whether frames were local).
+template <class Check>
+void run_both_frames(std::string_view program, std::string_view expected, Check check, RunOptions ro = {}) {
+  for (moss::Collector c : kCollectors) {
+    for (bool local : {true, false}) {
+      CAPTURE(moss::collector_name(c));
+      CAPTURE(local);
+      ro.local_frames = local;
+      Run r = run(program, c, ro);
+      CHECK(r.err == "");
+      CHECK(r.status == 0);
+      CHECK(r.out == expected);
+      check(r, local);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("scheme: frames of a procedure no closure can capture are reclaimed by their scope") {
+  // `add` and `loop` create no closure: every one of their frames is made in
+  // a LocalScope and reclaimed when its scope closes, with no collection.
+  run_both_frames(R"((define (add a b) (let ((s (+ a b))) s))
+(define (loop i acc) (if (= i 0) acc (loop (- i 1) (add acc 1))))
+(display (loop 100000 0))
+(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))
+(display (list (fib 15) (map (lambda (x) (add x x)) '(1 2 3))))
+(define (count-up n) (do ((i 0 (+ i 1)) (acc '() (cons i acc))) ((= i n) (length acc))))
+(display (count-up 1000))
+(newline))",
+                  "100000(610 (2 4 6))1000\n", [](const Run& r, bool local) {
+                    if (local) {
+                      CHECK(r.stats.local_objects >= 200000);
+                      CHECK(r.stats.local_reclaimed >= 200000);
+                      CHECK(r.stats.local_escaped == 0);
+                    } else {
+                      CHECK(r.stats.local_objects == 0);
+                      CHECK(r.stats.local_reclaimed == 0);
+                    }
+                  });
+}
+
+TEST_CASE("scheme: frames that closures capture stay valid across collections") {
+  // make-adder's and make-counter's frames are captured (lambda inside):
+  // heap frames. sum and walk make local frames in between, and collections
+  // run while both kinds are live. A guard handler's frame, a heap frame,
+  // has a local frame as its parent: that frame escapes to the heap.
+  const char* program = R"((define (make-adder n) (lambda (x) (+ x n)))
+(define (make-counter)
+  (let ((n 0)) (lambda () (set! n (+ n 1)) n)))
+(define (sum l acc) (if (null? l) acc (sum (cdr l) (+ acc (car l)))))
+(define (walk fs x) (if (null? fs) '() (cons ((car fs) x) (walk (cdr fs) x))))
+(define (safe-car x) (guard (e (#t (list 'no-car x))) (car x)))
+(define adders (map make-adder '(1 2 3 4 5)))
+(define counters (vector (make-counter) (make-counter)))
+(define (churn k) (if (= k 0) 'done (begin (sum '(1 2 3 4) 0) (make-vector 10 k) (churn (- k 1)))))
+(collect-garbage)
+(churn 3000)
+((vector-ref counters 0))
+(collect-garbage)
+(display (list (walk adders 10) ((vector-ref counters 0)) ((vector-ref counters 1))
+               (safe-car '(a)) (safe-car 5) (sum '(1 2 3) 0)))
+(collect-garbage)
+(display (walk adders (sum '(10 20) 0)))
+(newline))";
+  const char* expected = "((11 12 13 14 15) 2 1 a (no-car 5) 6)(31 32 33 34 35)\n";
+  run_both_frames(program, expected, [](const Run& r, bool local) {
+    if (local) {
+      CHECK(r.stats.local_reclaimed > 0);
+      CHECK(r.stats.local_escaped > 0);  // safe-car's frame under the handler's
+    }
+  });
+  RunOptions stress;
+  stress.gc_stress_every = 5;
+  run_both_frames(program, expected, [](const Run&, bool) {}, stress);
+}
+
+TEST_CASE("scheme: call/cc escapes out of nested local frames") {
+  // walk recurses (not in tail position) through local frames, thousands
+  // deep (many scopes, and heap frames past the deepest), then escapes
+  // through a continuation; the scopes close as the C++ stack unwinds, and
+  // evaluation goes on with local frames afterwards. dynamic-wind's after
+  // thunks run on the way out.
+  run_both_frames(R"((define (walk k n) (if (= n 0) (k 'escaped) (+ 1 (walk k (- n 1)))))
+(define (go n) (call/cc (lambda (k) (walk k n))))
+(define unwound 0)
+(define (guarded n)
+  (call/cc (lambda (k)
+    (dynamic-wind (lambda () #f)
+                  (lambda () (walk k n))
+                  (lambda () (set! unwound (+ unwound 1)))))))
+(define (repeat i acc) (if (= i 0) acc (repeat (- i 1) (cons (go (* i 7)) acc))))
+(display (list (go 10) (go 1000) (go 100000) (guarded 500) (guarded 50000) unwound))
+(display (length (repeat 200 '())))
+(define (add a b) (+ a b))
+(define (loop i acc) (if (= i 0) acc (loop (- i 1) (add acc 2))))
+(display (loop 10000 0))
+(display (guard (e (#t (list 'caught e))) (walk (lambda (v) (raise v)) 3000)))
+(newline))",
+                  "(escaped escaped escaped escaped escaped 2)20020000(caught escaped)\n",
+                  [](const Run& r, bool local) {
+                    if (local) CHECK(r.stats.local_reclaimed > 10000);
+                  });
+}
+
+TEST_CASE("scheme: a tail loop of ten million calls runs in bounded memory") {
+  // One scope per activation, recycled every kFramesPerScope frames: the
+  // loop neither nests scopes nor keeps its frames. The heap limit would
+  // stop it otherwise (ten million frames are hundreds of MiB), and every
+  // frame but a few is reclaimed by a scope, not by a collection.
+  RunOptions limited;
+  limited.heap_limit = 32u << 20;
+  limited.local_frames = true;
+  for (moss::Collector c : kCollectors) {
+    CAPTURE(moss::collector_name(c));
+    Run r = run(R"((define (step i acc) (if (= i 0) acc (step (- i 1) (+ acc 1))))
+(display (step 10000000 0))
+(newline))",
+                c, limited);
+    CHECK(r.err == "");
+    CHECK(r.out == "10000000\n");
+    CHECK(r.stats.local_reclaimed >= 10000000);
+    CHECK(r.stats.local_escaped == 0);
+    CHECK(r.stats.heap_bytes < (32u << 20));
+  }
+}
+
+TEST_CASE("scheme: coroutines and local frames") {
+  // The main evaluation sits in local frames when it resumes a coroutine;
+  // the coroutine (heap frames only) yields from inside its own calls.
+  run_both_frames(R"((define (add a b) (+ a b))
+(define gen (make-coroutine (lambda (n)
+  (let loop ((i 0)) (if (< i n) (begin (yield (add i 100)) (loop (+ i 1))) 'end)))))
+(define (pull k acc) (if (= k 0) (reverse acc) (pull (- k 1) (cons (gen 4) acc))))
+(define (deep n) (if (= n 0) (pull 5 '()) (let ((r (deep (- n 1)))) r)))
+(display (deep 300))
+(newline))",
+                  "(100 101 102 103 end)\n", [](const Run& r, bool local) {
+                    if (local) CHECK(r.stats.local_reclaimed > 0);
+                  });
 }
 
 // ---- The bundled programs -------------------------------------------------

@@ -4,22 +4,25 @@
 # run, checks every output against the program's .out file, and prints the
 # wall times and speed-ups.
 #
-#   compare_tinyscheme.sh [-r RUNS] [MOSS_SCHEME] [PROGRAM.scm ...]
+#   compare_tinyscheme.sh [-r RUNS] [-a ARG]... [MOSS_SCHEME] [PROGRAM.scm ...]
 #
 # MOSS_SCHEME defaults to build/examples/scheme/moss-scheme under the
 # source tree; programs default to every examples/scheme/programs/*.scm.
 # With -r RUNS each program is run RUNS times per interpreter and the
-# median is reported. Needs `tinyscheme` (Debian package tinyscheme).
+# median is reported. Each -a ARG is passed to every moss-scheme run (e.g.
+# -a --no-local-frames to compare with local frames off). Needs
+# `tinyscheme` (Debian package tinyscheme).
 # The machine is shared and noisy: compare the ratios of one run, not
 # absolute times across runs. Exit status 1 if any output was wrong.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 runs=1
-if [[ ${1:-} == -r ]]; then
-  runs=$2
+extra=()
+while [[ ${1:-} == -r || ${1:-} == -a ]]; do
+  if [[ $1 == -r ]]; then runs=$2; else extra+=("$2"); fi
   shift 2
-fi
+done
 moss=${1:-$here/../../build/examples/scheme/moss-scheme}
 [[ $# -gt 0 ]] && shift
 if [[ $# -gt 0 ]]; then programs=("$@"); else programs=("$here"/programs/*.scm); fi
@@ -56,8 +59,8 @@ for program in "${programs[@]}"; do
     for ((i = 0; i < runs; i++)); do
       case $who in
         ts) t=$(timed tinyscheme "$program") ;;
-        ms) t=$(timed "$moss" --gc=ms "$program") ;;
-        rc) t=$(timed "$moss" --gc=rc "$program") ;;
+        ms) t=$(timed "$moss" --gc=ms ${extra[@]+"${extra[@]}"} "$program") ;;
+        rc) t=$(timed "$moss" --gc=rc ${extra[@]+"${extra[@]}"} "$program") ;;
       esac
       samples+=("$t")
       if ! cmp -s "$scratch/out" "$expected"; then

@@ -66,14 +66,149 @@ inline Frame* frame_at(Frame* env, std::uint32_t depth) {
 
 }  // namespace
 
-Frame* Interp::new_frame(Frame* parent, std::uint32_t size, bool captured) {
-  // `captured` is false when no closure can ever reference this frame: such
-  // a frame dies with its activation and is the candidate for scope-local
-  // (escape-aware) allocation.
-  (void)captured;
-  Frame* f = moss::make_trailing<Frame>(heap_, std::size_t(size) * sizeof(Value), size);
+Frame* Interp::new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* scope) {
+  std::size_t extra = std::size_t(size) * sizeof(Value);
+  Frame* f = scope != nullptr ? scope->make_trailing<Frame>(extra, size)
+                              : moss::make_trailing<Frame>(heap_, extra, size);
   f->parent = parent;
   return f;
+}
+
+// ---- Local frames ----
+//
+// A frame whose Lambda (or Let, or do loop) the compiler proved uncaptured
+// (`frame_captured` false: no lambda, named let, delay ... anywhere in the
+// body) is referred to only by the activation running the body: the `env`
+// of one eval loop, and the parent links of do-loop frames made in that
+// loop. It is never a Scheme value, and no closure's environment chain can
+// reach it. So it is dead once that activation returns, unwinds, or moves
+// on by a tail call. Such frames are made in moss::LocalScopes and
+// reclaimed a scope at a time, without a collection.
+//
+// Activations. Each call of Interp::eval or Interp::apply in the main
+// evaluation is an activation, with a FrameScope that remembers how many
+// frame scopes were open when it began (`entry`). Scopes opened after that
+// hold only frames made during the activation, by it or by activations
+// nested in it, so they are all dead when it ends: it may close them.
+//
+// Where a frame goes: into the innermost open scope while that scope has
+// made fewer than kFramesPerScope frames; else into a new scope, opened on
+// the spot, while fewer than kMaxDepth are open; else onto the heap (so a
+// million-deep recursion costs at most kMaxDepth scopes). Closing a scope
+// costs a scan of the stacks that outlive it (moss looks for pointers into
+// it on suspended stacks), so scopes are kept for many frames:
+//  - an activation that ends with exactly one scope of its own, not full,
+//    leaves it open for the activation it returns to, which fills it
+//    further (an activation that began with no scope open closes all);
+//  - otherwise it closes every scope it opened (innermost first);
+//  - a tail call that needs a new frame when the innermost scope is full
+//    and the activation has scopes of its own recycles them: the arguments
+//    are evaluated into a C++ array while the current frame is alive (they
+//    are heap values: frames are the only scope-local objects), the scopes
+//    are closed, and a fresh one takes the callee's frame. A loop of tail
+//    calls thus runs in a bounded number of bounded scopes.
+// Dead frames wait at most until their scope closes: at most kMaxDepth
+// scopes of kFramesPerScope frames.
+//
+// What makes a frame escape (becoming an ordinary heap object, collected
+// as usual): being stored into a heap object by the barrier, e.g. as the
+// parent of a guard handler's frame; a pointer to it on the stack of a
+// suspended coroutine when its scope closes. Scheme coroutines make only
+// heap frames, and their activations never close scopes: a coroutine
+// suspended with a scope open would leave the heap's stack of scopes out of
+// order.
+//
+// Return values and arguments are never scope-local (only frames are), so
+// nothing needs moss::escape() on the way out. The scope objects live in
+// FrameScopeStack, off the C++ stack: they outlive the activation that
+// opened them, and eval's own frame keeps dead copies of frame pointers in
+// spill slots, which the debug build's contract check would count if the
+// scope object sat below them. After a scope closes no frame of it is used.
+
+class Interp::FrameScope {
+ public:
+  explicit FrameScope(Interp& in)
+      : in_(in), entry_(in.options_.local_frames && in.current_coroutine_ == nullptr ? in.frame_scopes_->depth : -1) {}
+  ~FrameScope() noexcept(false) {
+    if (entry_ < 0) return;
+    FrameScopeStack& stack = *in_.frame_scopes_;
+    int depth = stack.depth;
+    if (depth == entry_) return;
+    if (depth == entry_ + 1 && entry_ > 0 && stack.slots[entry_].frames < FrameScopeStack::kFramesPerScope) {
+      return;  // left to the activation this one returns to
+    }
+    close_own();
+  }
+  FrameScope(const FrameScope&) = delete;
+  FrameScope& operator=(const FrameScope&) = delete;
+
+  // Whether frames may be local here (local frames on, not in a coroutine).
+  bool active() const { return entry_ >= 0; }
+  // Whether scopes opened during this activation are open.
+  bool has_own() const { return in_.frame_scopes_->depth > entry_; }
+
+  // Closes every scope opened during this activation, innermost first,
+  // reclaiming their frames.
+  void close_own() {
+    FrameScopeStack& stack = *in_.frame_scopes_;
+    while (stack.depth > entry_) {
+      int i = --stack.depth;
+      stack.scope(i).~LocalScope();
+    }
+  }
+
+ private:
+  Interp& in_;
+  int entry_;
+};
+
+[[gnu::always_inline]] inline Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) {
+  if (!own.active()) return FramePlace::heap;
+  FrameScopeStack& stack = *frame_scopes_;
+  int top = stack.depth - 1;
+  if (top >= 0 && stack.slots[top].frames < FrameScopeStack::kFramesPerScope) return FramePlace::scope;
+  if (may_recycle && own.has_own()) return FramePlace::recycle;
+  return stack.depth < FrameScopeStack::kMaxDepth ? FramePlace::scope : FramePlace::heap;
+}
+
+namespace {
+[[gnu::noinline]] moss::LocalScope& open_frame_scope(FrameScopeStack& stack, moss::Heap& heap) {
+  int i = stack.depth;
+  ::new (static_cast<void*>(stack.slots[i].bytes)) moss::LocalScope(heap);
+  stack.slots[i].frames = 0;
+  stack.depth = i + 1;
+  return stack.scope(i);
+}
+}  // namespace
+
+// The scope a frame goes into after place_local_frame said `scope`.
+[[gnu::always_inline]] inline moss::LocalScope* Interp::take_frame_scope(FrameScope&) {
+  FrameScopeStack& stack = *frame_scopes_;
+  int top = stack.depth - 1;
+  if (top < 0 || stack.slots[top].frames >= FrameScopeStack::kFramesPerScope) [[unlikely]] {
+    open_frame_scope(stack, heap_);
+    ++top;
+  }
+  ++stack.slots[top].frames;
+  return &stack.scope(top);
+}
+
+// After place_local_frame said `recycle`: closes the activation's scopes
+// (their frames are all dead: the caller holds the callee's arguments) and
+// opens a fresh one for the callee's frame.
+moss::LocalScope* Interp::recycle_frame_scope(FrameScope& own) {
+  own.close_own();
+  moss::LocalScope& scope = open_frame_scope(*frame_scopes_, heap_);
+  ++frame_scopes_->slots[frame_scopes_->depth - 1].frames;
+  return &scope;
+}
+
+// A frame for calling closure `c`: local when it can be, never recycling.
+Frame* Interp::frame_for(FrameScope& own, const Closure* c) {
+  const Lambda* code = c->code;
+  moss::LocalScope* scope = nullptr;
+  if (!code->frame_captured && place_local_frame(own, false) == FramePlace::scope) scope = take_frame_scope(own);
+  return new_frame(c->env.get(), code->frame_size, scope);
 }
 
 namespace {
@@ -84,44 +219,58 @@ Value make_closure(Interp& in, const Lambda* code, Frame* env) {
   return to_value(c);
 }
 
+}  // namespace
+
 // The frame for calling closure `f` with arguments `argv`.
-Frame* bind_array(Interp& in, Value f, int argc, const Value* argv) {
+Frame* Interp::bind_array(FrameScope& own, Value f, int argc, const Value* argv) {
   const Closure* c = as_closure(f);
   const Lambda* code = c->code;
   auto required = static_cast<int>(code->required);
-  if (argc < required || (argc > required && !code->rest)) arity_error(in, f, static_cast<std::size_t>(argc));
-  Frame* frame = in.new_frame(c->env.get(), code->frame_size, code->frame_captured);
+  if (argc < required || (argc > required && !code->rest)) arity_error(*this, f, static_cast<std::size_t>(argc));
+  Frame* frame = frame_for(own, c);
   Value* slots = frame->slots();
-  for (int i = 0; i < required; ++i) in.store(frame, slots[i], argv[i]);
+  for (int i = 0; i < required; ++i) store(frame, slots[i], argv[i]);
   if (code->rest) {
     Value rest = kNil;
-    for (int i = argc; i > required; --i) rest = in.cons(argv[i - 1], rest);
-    in.store(frame, slots[required], rest);
+    for (int i = argc; i > required; --i) rest = cons(argv[i - 1], rest);
+    store(frame, slots[required], rest);
   }
   return frame;
 }
 
-// The same with the arguments in a list.
-Frame* bind_list(Interp& in, Value f, Value args) {
+// The same with the arguments in a list: a tail call from a primitive, so
+// the activation's own scope may be recycled (the list is a heap value).
+Frame* Interp::bind_list(FrameScope& own, Value f, Value args) {
   const Closure* c = as_closure(f);
   const Lambda* code = c->code;
-  Frame* frame = in.new_frame(c->env.get(), code->frame_size, code->frame_captured);
+  moss::LocalScope* scope = nullptr;
+  if (!code->frame_captured) {
+    switch (place_local_frame(own, true)) {
+      case FramePlace::scope:
+        scope = take_frame_scope(own);
+        break;
+      case FramePlace::recycle:
+        scope = recycle_frame_scope(own);
+        break;
+      case FramePlace::heap:
+        break;
+    }
+  }
+  Frame* frame = new_frame(c->env.get(), code->frame_size, scope);
   Value* slots = frame->slots();
   Value a = args;
   for (std::uint32_t i = 0; i < code->required; ++i) {
-    if (!is_pair(a)) arity_error(in, f, static_cast<std::size_t>(list_length(in, args, "apply")));
-    in.store(frame, slots[i], car(a));
+    if (!is_pair(a)) arity_error(*this, f, static_cast<std::size_t>(list_length(*this, args, "apply")));
+    store(frame, slots[i], car(a));
     a = cdr(a);
   }
   if (code->rest) {
-    in.store(frame, slots[code->required], a);
+    store(frame, slots[code->required], a);
   } else if (a != kNil) {
-    arity_error(in, f, static_cast<std::size_t>(list_length(in, args, "apply")));
+    arity_error(*this, f, static_cast<std::size_t>(list_length(*this, args, "apply")));
   }
   return frame;
 }
-
-}  // namespace
 
 // Evaluates the cheap node kinds without a call; the rest recursively.
 #define EVAL_OPERAND(result, node, env)                                          \
@@ -148,6 +297,7 @@ Frame* bind_list(Interp& in, Value f, Value args) {
 
 Value Interp::eval(const Node* node, Frame* env) {
   check_stack();
+  FrameScope own(*this);  // this activation's frame scope, opened on demand
   for (;;) {
     switch (node->op) {
       case Op::constant:
@@ -238,8 +388,19 @@ Value Interp::eval(const Node* node, Frame* env) {
           const Lambda* code = c->code;
           std::size_t argc = call->args.size();
           const Node* const* args = call->args.data();
+          FramePlace place = code->frame_captured ? FramePlace::heap : place_local_frame(own, true);
+          if (place == FramePlace::recycle) {
+            // A tail call that recycles this activation's scope.
+            if (Frame* frame = enter_recycled(own, call, f, env)) {
+              env = frame;
+              node = code->body;
+              continue;
+            }
+            place = FramePlace::heap;  // too many arguments to hold on the side
+          }
+          moss::LocalScope* scope = place == FramePlace::scope ? take_frame_scope(own) : nullptr;
           if (argc == code->required && !code->rest) {
-            Frame* frame = new_frame(c->env.get(), code->frame_size, code->frame_captured);
+            Frame* frame = new_frame(c->env.get(), code->frame_size, scope);
             for (std::size_t i = 0; i < argc; ++i) {
               Value v;
               EVAL_OPERAND(v, args[i], env);
@@ -251,7 +412,7 @@ Value Interp::eval(const Node* node, Frame* env) {
           }
           if (argc < code->required || !code->rest) arity_error(*this, f, argc);
           // Rest parameter: the extra arguments become a list.
-          Frame* frame = new_frame(c->env.get(), code->frame_size, code->frame_captured);
+          Frame* frame = new_frame(c->env.get(), code->frame_size, scope);
           for (std::size_t i = 0; i < code->required; ++i) {
             Value v;
             EVAL_OPERAND(v, args[i], env);
@@ -293,7 +454,7 @@ Value Interp::eval(const Node* node, Frame* env) {
           Value fn = tail_fn_, args = tail_args_;
           tail_fn_ = tail_args_ = 0;
           if (has_kind(fn, Kind::closure)) {
-            env = bind_list(*this, fn, args);
+            env = bind_list(own, fn, args);
             node = as_closure(fn)->code->body;
             break;
           }
@@ -314,7 +475,11 @@ Value Interp::eval(const Node* node, Frame* env) {
           node = let->body;
           continue;
         }
-        Frame* frame = new_frame(env, let->frame_size, let->frame_captured);
+        moss::LocalScope* scope = nullptr;
+        if (!let->frame_captured && place_local_frame(own, false) == FramePlace::scope) {
+          scope = take_frame_scope(own);
+        }
+        Frame* frame = new_frame(env, let->frame_size, scope);
         Frame* init_env = let->sequential ? frame : env;
         for (std::size_t i = 0; i < n; ++i) {
           Value v;
@@ -328,10 +493,10 @@ Value Interp::eval(const Node* node, Frame* env) {
       case Op::named_let: {
         auto* let = static_cast<const NamedLet*>(node);
         const Lambda* code = let->lambda;
-        Frame* loop_frame = new_frame(env, 1, true);
+        Frame* loop_frame = new_frame(env, 1);
         Value loop = make_closure(*this, code, loop_frame);
         store(loop_frame, loop_frame->slots()[0], loop);
-        Frame* frame = new_frame(loop_frame, code->frame_size, code->frame_captured);
+        Frame* frame = frame_for(own, as_closure(loop));
         for (std::size_t i = 0; i < let->inits.size(); ++i) {
           Value v;
           EVAL_OPERAND(v, let->inits[i], env);
@@ -342,7 +507,7 @@ Value Interp::eval(const Node* node, Frame* env) {
         continue;
       }
       case Op::do_loop: {
-        node = do_loop(static_cast<const DoLoop*>(node), env);
+        node = do_loop(static_cast<const DoLoop*>(node), env, own);
         if (node == nullptr) return kUnspecified;
         continue;
       }
@@ -388,7 +553,7 @@ Value Interp::eval(const Node* node, Frame* env) {
         Value result = 0, condition = 0;
         if (eval_guarded(g->body, env, result, condition)) return result;
         auto* handler = static_cast<const Let*>(g->handler);
-        Frame* frame = new_frame(env, handler->frame_size, true);
+        Frame* frame = new_frame(env, handler->frame_size);
         store(frame, frame->slots()[0], condition);
         env = frame;
         node = handler->body;
@@ -418,10 +583,13 @@ bool Interp::eval_guarded(const Node* body, Frame* env, Value& result, Value& co
   return false;
 }
 
-const Node* Interp::do_loop(const DoLoop* loop, Frame*& env) {
+const Node* Interp::do_loop(const DoLoop* loop, Frame*& env, FrameScope& own) {
   Frame* outer = env;
   std::size_t vars = loop->inits.size();
-  Frame* current = new_frame(outer, loop->frame_size, loop->frame_captured);
+  // An uncaptured loop uses two frames, both local when they can be.
+  moss::LocalScope* scope = nullptr;
+  if (!loop->frame_captured && place_local_frame(own, false) == FramePlace::scope) scope = take_frame_scope(own);
+  Frame* current = new_frame(outer, loop->frame_size, scope);
   for (std::size_t i = 0; i < vars; ++i) {
     Value v = eval(loop->inits[i], outer);
     store(current, current->slots()[i], v);
@@ -435,10 +603,10 @@ const Node* Interp::do_loop(const DoLoop* loop, Frame*& env) {
     if (loop->body != nullptr) eval(loop->body, current);
     Frame* next;
     if (loop->frame_captured) {
-      next = new_frame(outer, loop->frame_size, true);
+      next = new_frame(outer, loop->frame_size);
     } else {
       // Nothing can hold on to the frame: reuse the previous one.
-      if (spare == nullptr) spare = new_frame(outer, loop->frame_size, false);
+      if (spare == nullptr) spare = new_frame(outer, loop->frame_size, scope);
       next = spare;
     }
     for (std::size_t i = 0; i < vars; ++i) {
@@ -474,6 +642,31 @@ Value Interp::eval_call_slow(const Call* call, Value f, Frame* env) {
     store(vec, vec->items()[i], v);
   }
   return apply_procedure(f, static_cast<int>(argc), vec->items());
+}
+
+// A tail call to closure `f` (whose frame no closure can capture) while
+// this activation's own scope is full: evaluates the arguments into a C++
+// array while the current frame is still alive, recycles the scope, then
+// makes the callee's frame in the fresh one. Null when there are too many
+// arguments to hold here (the caller makes a heap frame instead).
+Frame* Interp::enter_recycled(FrameScope& own, const Call* call, Value f, Frame* env) {
+  constexpr std::size_t kHeld = 8;
+  std::size_t argc = call->args.size();
+  if (argc > kHeld) return nullptr;
+  const Lambda* code = as_closure(f)->code;
+  if (argc < code->required || (argc > code->required && !code->rest)) arity_error(*this, f, argc);
+  Value held[kHeld];
+  for (std::size_t i = 0; i < argc; ++i) EVAL_OPERAND(held[i], call->args[i], env);
+  env = nullptr;  // dead from here: the scope holding it closes
+  Frame* frame = new_frame(as_closure(f)->env.get(), code->frame_size, recycle_frame_scope(own));
+  Value* slots = frame->slots();
+  for (std::uint32_t i = 0; i < code->required; ++i) store(frame, slots[i], held[i]);
+  if (code->rest) {
+    Value rest = kNil;
+    for (std::size_t i = argc; i > code->required; --i) rest = cons(held[i - 1], rest);
+    store(frame, slots[code->required], rest);
+  }
+  return frame;
 }
 
 #undef EVAL_OPERAND
@@ -590,8 +783,9 @@ Value Interp::list_from_array(const Value* argv, int argc) {
 }
 
 Value Interp::apply(Value f, int argc, Value* argv) {
+  FrameScope own(*this);  // holds the callee's frame if it is local
   if (has_kind(f, Kind::closure)) {
-    Frame* frame = bind_array(*this, f, argc, argv);
+    Frame* frame = bind_array(own, f, argc, argv);
     return eval(as_closure(f)->code->body, frame);
   }
   Value result = apply_procedure(f, argc, argv);
@@ -599,7 +793,7 @@ Value Interp::apply(Value f, int argc, Value* argv) {
     Value fn = tail_fn_, args = tail_args_;
     tail_fn_ = tail_args_ = 0;
     if (has_kind(fn, Kind::closure)) {
-      Frame* frame = bind_list(*this, fn, args);
+      Frame* frame = bind_list(own, fn, args);
       return eval(as_closure(fn)->code->body, frame);
     }
     result = apply_list(fn, args);

@@ -60,7 +60,8 @@ class SourceStream : public CharStream {
   Source& source_;
 };
 
-Interp::Interp(const Options& options) : options_(options), heap_(heap_options(options)) {
+Interp::Interp(const Options& options)
+    : options_(options), heap_(heap_options(options)), frame_scopes_(std::make_unique<FrameScopeStack>()) {
   root_handle_ = heap_.add_root_callback(&Interp::trace_roots, this);
   Syms& s = sym;
   auto k = [&](const char* name) { return as_symbol(intern(name)); };

@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,6 +59,10 @@ struct Options {
   int gc_percent = 100;
   // Collect every N allocations (0: off); for tests.
   std::uint64_t gc_stress_every = 0;
+  // Frames that no closure can capture are allocated in moss::LocalScopes
+  // and reclaimed when the calls that made them return (see eval.cpp);
+  // false: every frame is an ordinary heap object.
+  bool local_frames = true;
   // Arguments visible to the program through (command-line).
   std::vector<std::string> command_line;
 };
@@ -140,6 +145,22 @@ struct SchemeExit {
 struct Scope;  // compiler.cpp
 struct SchemeCoroutine;
 
+// The moss::LocalScopes that hold local frames (eval.cpp), innermost last.
+// The scope objects live here, off the C++ stack: a scope may outlive the
+// activation that opened it. Nesting is bounded (past kMaxDepth frames are
+// heap frames), and so is what one scope takes (kFramesPerScope frames).
+struct FrameScopeStack {
+  static constexpr int kMaxDepth = 64;
+  static constexpr std::uint32_t kFramesPerScope = 1024;
+  struct Slot {
+    alignas(moss::LocalScope) unsigned char bytes[sizeof(moss::LocalScope)];
+    std::uint32_t frames;  // made in this scope so far
+  };
+  Slot slots[kMaxDepth];
+  int depth = 0;  // open scopes: slots[0 .. depth-1]
+  moss::LocalScope& scope(int i) { return *std::launder(reinterpret_cast<moss::LocalScope*>(slots[i].bytes)); }
+};
+
 class Interp {
  public:
   explicit Interp(const Options& options = {});
@@ -178,10 +199,9 @@ class Interp {
   // A symbol no other is eq? to, for names the compiler introduces.
   Value make_uninterned(std::string_view name);
   Value list(std::initializer_list<Value> items);
-  // The one function that makes environment frames. Frames whose Lambda or
-  // Let proved them uncaptured are the place to switch to escape-aware
-  // (scope-local) allocation once moss::LocalScope exists.
-  Frame* new_frame(Frame* parent, std::uint32_t size, bool captured);
+  // The one function that makes environment frames: in `scope` (a frame
+  // scope, see eval.cpp) when one is given, else on the heap.
+  Frame* new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* scope = nullptr);
   void define_global(std::string_view name, Value v);
   Value define_primitive(const char* name, PrimitiveFn fn, int min_args, int max_args);
   // Keeps a value alive as long as the interpreter: code constants.
@@ -267,7 +287,16 @@ class Interp {
   Value eval_call_slow(const Call* call, Value f, Frame* env);
   bool eval_guarded(const Node* body, Frame* env, Value& result, Value& condition);
   Value apply_record_procedure(Value f, int argc, Value* argv);
-  const Node* do_loop(const DoLoop* loop, Frame*& env);
+  class FrameScope;  // eval.cpp: one activation's hold on a frame scope
+  enum class FramePlace { heap, scope, recycle };
+  FramePlace place_local_frame(FrameScope& own, bool may_recycle);
+  moss::LocalScope* take_frame_scope(FrameScope& own);
+  moss::LocalScope* recycle_frame_scope(FrameScope& own);
+  Frame* frame_for(FrameScope& own, const Closure* c);
+  Frame* enter_recycled(FrameScope& own, const Call* call, Value f, Frame* env);
+  Frame* bind_array(FrameScope& own, Value f, int argc, const Value* argv);
+  Frame* bind_list(FrameScope& own, Value f, Value args);
+  const Node* do_loop(const DoLoop* loop, Frame*& env, FrameScope& own);
 
   Options options_;
   moss::Heap heap_;
@@ -277,6 +306,7 @@ class Interp {
   std::vector<Value> inflight_;
   Value tail_fn_ = 0, tail_args_ = 0;
   std::deque<std::unique_ptr<Node>> code_;
+  std::unique_ptr<FrameScopeStack> frame_scopes_;
 
  public:
   template <class T, class... Args>
