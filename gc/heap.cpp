@@ -137,10 +137,12 @@ void Heap::write(void* holder, void** slot, void* value) {
   }
   if (detail::barrier_users.load(std::memory_order_relaxed) != 0) {
     if (h.scopes_open()) h.escape_on_store(holder, value);
-    h.collector().write_barrier(holder, slot, value);
-  } else {
-    *slot = value;
+    if (detail::collector_barrier_users.load(std::memory_order_relaxed) != 0) {
+      h.collector().write_barrier(holder, slot, value);
+      return;
+    }
   }
+  *slot = value;  // no heap in the process is marking or counting
 }
 
 void Heap::free(void* object) { impl_->free(object, true); }

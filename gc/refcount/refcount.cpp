@@ -37,6 +37,7 @@ constexpr std::size_t kCycleThreshold = 8192;   // aged candidates worth a cycle
 // count have died by then and cost nothing but a stale entry.
 constexpr std::uint64_t kCandidateAge = 4u << 20;
 constexpr std::size_t kCycleWork = 4096;        // objects trial-deleted per cycle-collection pause
+constexpr std::uint64_t kMaxCycleBackoff = 16;  // most a candidate's wait grows (candidate_age)
 // Automatic stack scans are paced by allocation: a scan of W words waits
 // until W / kScanWordsPerObject objects were allocated since the last one,
 // so deep stacks cost a bounded amount of scanning per allocation.
@@ -203,8 +204,12 @@ class RefCount final : public CollectorBase {
   void free_dead(void* p);
   void release_child(void* c);
   std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
+  // The least wait is scaled by cycle_backoff_: runs that trial-delete
+  // live structures and free little make the next candidates wait longer
+  // (a productive run shortens the wait again), so the work cycle
+  // collection spends on live data stays a bounded share of allocation.
   std::uint64_t candidate_age() const {
-    return std::max<std::uint64_t>(kCandidateAge, heap_.live_bytes);
+    return std::max<std::uint64_t>(kCandidateAge * cycle_backoff_, heap_.live_bytes);
   }
   void mark_gray(void* root);
   void scan(void* root);
@@ -245,6 +250,7 @@ class RefCount final : public CollectorBase {
   std::size_t zct_threshold_ = kZctThreshold;
   std::size_t buffered_ = 0;  // candidates with kBuffered set (an estimate: scope exits may drop some)
   std::size_t visits_ = 0;  // objects coloured gray in the current run
+  std::uint64_t cycle_backoff_ = 1;  // see candidate_age()
   std::uint64_t allocated_at_last_ = 0;
   std::uint64_t bytes_threshold_ = 0;
   std::uint64_t objects_at_scan_ = 0;
@@ -578,7 +584,17 @@ void RefCount::allocation_slow_path(std::size_t) {
     begin_scan();
     std::uint64_t now = heap_.cache().allocated_bytes();
     std::uint64_t age = candidate_age();
+    std::uint64_t freed_before = freed_by_cycles_;
     cycle_collect(kCycleWork, now > age ? now - age : 0);
+    // Adaptive trigger: a run that freed less than an eighth of what it
+    // traversed doubles the wait (up to kMaxCycleBackoff); one that freed
+    // more halves it.
+    std::uint64_t freed = freed_by_cycles_ - freed_before;
+    if (freed * 8 < visits_) {
+      cycle_backoff_ = std::min(cycle_backoff_ * 2, kMaxCycleBackoff);
+    } else if (cycle_backoff_ > 1) {
+      cycle_backoff_ /= 2;
+    }
     end_work();
     busy_ = false;
     what = "cycle collection";
