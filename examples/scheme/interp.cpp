@@ -252,7 +252,10 @@ std::string Interp::describe_condition(Value obj) {
   if (has_kind(obj, Kind::error_object)) {
     auto* e = reinterpret_cast<ErrorObject*>(obj);
     std::string text = is_string(e->message) ? to_string(e->message, true) : to_string(e->message);
-    for (Value x = e->irritants; is_pair(x); x = cdr(x)) text += " " + to_string(car(x));
+    for (Value x = e->irritants; is_pair(x); x = cdr(x)) {
+      text += ' ';
+      text += to_string(car(x));
+    }
     return text;
   }
   return "uncaught exception: " + to_string(obj);

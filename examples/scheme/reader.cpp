@@ -274,7 +274,8 @@ struct Reader {
       if (static_cast<unsigned char>(t[0]) >= 0x80) return make_char(static_cast<unsigned char>(t[0]));
       fail("unknown character name #\\" + t);
     }
-    std::string t = "#" + read_token();
+    std::string t = "#";
+    t += read_token();
     if (t == "#t" || t == "#true") return kTrue;
     if (t == "#f" || t == "#false") return kFalse;
     if (t == "#u8") fail("bytevectors are not supported");
