@@ -129,8 +129,14 @@ void* SpanCache::try_existing(std::size_t cls, bool noscan) {
     return finish(s, index, p);
   }
   SpanList& unswept = unswept_[cls][noscan];
-  while (!unswept.empty()) {
+  for (std::size_t tries = unswept.size(); !unswept.empty() && tries != 0; --tries) {
     Span* s = &unswept.front();
+    if (!try_settle(s)) {
+      // A helper thread is sweeping it: take the next rather than wait.
+      unswept.pop_front();
+      unswept.push_back(*s);
+      continue;
+    }
     unlink(s);
     if (!sweep_span(s)) continue;  // emptied and given back
     if (s->free_cache == 0) {
@@ -421,8 +427,13 @@ std::size_t SpanCache::sweep_some(std::size_t n) {
   for (std::size_t c = sweep_cursor_; c < kNumSizeClasses && done < n; ++c) {
     for (int k = 0; k < 2 && done < n; ++k) {
       SpanList& unswept = unswept_[c][k];
-      while (!unswept.empty() && done < n) {
+      for (std::size_t tries = unswept.size(); !unswept.empty() && done < n && tries != 0; --tries) {
         Span* s = &unswept.front();
+        if (!try_settle(s)) {
+          unswept.pop_front();
+          unswept.push_back(*s);
+          continue;
+        }
         unlink(s);
         ++done;
         if (!sweep_span(s)) continue;
@@ -453,6 +464,7 @@ bool SpanCache::sweep_span(Span* s) {
 
 void SpanCache::settle(Span* s) {
   std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
+  unsigned spins = 0;
   while (gen != gen_) {
     if (gen == prev_gen_) {
       if (background_ && !s->bits_gen.compare_exchange_weak(gen, kSweepingGen, std::memory_order_acquire,
@@ -465,11 +477,22 @@ void SpanCache::settle(Span* s) {
       s->bits_gen.store(gen_, std::memory_order_release);
       return;
     }
-    // A helper thread is sweeping it: that takes microseconds.
+    // A helper thread is sweeping it: that takes microseconds, unless the
+    // helper lost its core, so the wait gives the core away after a while.
     MOSS_ASSERT(gen == kSweepingGen);
-    cpu_relax();
+    if (++spins < 256) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
     gen = s->bits_gen.load(std::memory_order_acquire);
   }
+}
+
+bool SpanCache::try_settle(Span* s) {
+  if (s->bits_gen.load(std::memory_order_acquire) == kSweepingGen) return false;
+  settle(s);  // swept already, or claimed and swept here
+  return true;
 }
 
 std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {

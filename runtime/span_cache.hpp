@@ -302,6 +302,8 @@ class SpanCache {
   // Makes s's bitmaps this epoch's: sweeps them here, or waits for the
   // helper thread sweeping them.
   void settle(Span* s);
+  // The same unless a helper thread holds the span: then false at once.
+  bool try_settle(Span* s);
   // The bitmap work of sweeping one span (any thread, once the span is
   // claimed): frees dead objects, queues dead finalizable ones on
   // `finalize`, swaps the tables, reloads the free cache. Returns the

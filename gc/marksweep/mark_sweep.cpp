@@ -23,6 +23,10 @@ struct Grey {
   std::size_t bytes;
 };
 
+// Grey objects left at an incremental cycle's termination that make a
+// parallel drain worth its wake-up.
+constexpr std::size_t kParallelTermination = 4096;
+
 // One marking thread's state: its grey objects, the weak slots it found,
 // and what it marked. The owner thread's marker (main_) does all serial
 // marking and the barrier's shading; helper threads get one each for
@@ -169,7 +173,8 @@ class MarkSweep final : public CollectorBase {
   // Turns marking on (barrier, black allocation) and shades the roots.
   void begin_marking();
   // Rescans the roots, drains, clears dead weak slots, turns marking off.
-  void terminate_marking();
+  // `full`: a whole collection in one pause (collect()).
+  void terminate_marking(bool full);
   // Starts sweeping (and, with helper threads, sweeping in the background).
   void begin_sweep();
   // Statistics and the next cycle's pacing.
@@ -288,9 +293,6 @@ void MarkSweep::start_marking() {
 }
 
 void MarkSweep::begin_marking() {
-  // The last background sweep has nothing left to do (the lazy sweep is
-  // done); its threads may still be looking.
-  if (helpers_ != nullptr) helpers_->wait();
   marking_ = true;
   collector_barrier_on();
   heap_.cache().set_allocate_black(true);
@@ -302,9 +304,14 @@ void MarkSweep::begin_marking() {
   scan_roots();
 }
 
-void MarkSweep::terminate_marking() {
+void MarkSweep::terminate_marking(bool full) {
   scan_roots();
-  if (helpers_ != nullptr && !main_.grey.empty()) drain_in_parallel();
+  // The helpers join a full collection's drain, and a termination's when
+  // there is enough grey left to repay waking them (a short termination
+  // pause would otherwise wait for a thread to be scheduled).
+  if (helpers_ != nullptr && !main_.grey.empty() && (full || main_.grey.size() >= kParallelTermination)) {
+    drain_in_parallel();
+  }
   drain(std::numeric_limits<std::size_t>::max());
   if (verify_each_cycle_) check_no_black_to_white();
   SpanCache& cache = heap_.cache();
@@ -320,6 +327,10 @@ void MarkSweep::terminate_marking() {
 
 void MarkSweep::begin_sweep() {
   SpanCache& cache = heap_.cache();
+  // The last background sweep found nothing left to do long ago (the lazy
+  // sweep finished before marking began; its threads only failed to claim
+  // spans since), but it must be over before the work list is replaced.
+  if (helpers_ != nullptr) helpers_->wait();
   cache.start_sweep();
   if (helpers_ != nullptr) {
     cache.publish_sweep_work();
@@ -447,7 +458,7 @@ void MarkSweep::finish_marking() {
   double start = now_us();
   {
     Pause pause(heap_.pauses(), &heap_.mark_us);
-    terminate_marking();
+    terminate_marking(false);
     begin_sweep();
     end_cycle();
   }
@@ -469,7 +480,7 @@ void MarkSweep::collect() {
     }
     {
       PhaseTimer t(heap_.mark_us);
-      terminate_marking();
+      terminate_marking(true);
     }
     {
       // With helper threads the sweep runs on all of them at once: they
