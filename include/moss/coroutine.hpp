@@ -54,9 +54,9 @@
 //    a stack is cleaned of stale frame poisoning when it is given back. The
 //    sanitizer itself does not clean up after an exception thrown more than
 //    64 MiB down a stack; moss does it for check_stack()'s StackOverflow.
-//    An exception of the body's own thrown that deep and caught on the same
-//    stack can be followed by false stack-buffer-overflow reports until the
-//    coroutine ends.
+//    Any other exception thrown that deep and caught on the same stack can
+//    be followed by false stack-buffer-overflow reports until the coroutine
+//    ends.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
