@@ -10,10 +10,16 @@
 // frames' lifetimes (tail calls, deep recursion, continuations, coroutines,
 // GC stress) also run with them off, and the last section checks that
 // scopes reclaim frames, and that frames that must outlive a call do.
+// CI's gc-stress step reruns it all under MOSS_GC_STRESS; the few tests
+// bound by stack depth or heap size then use a coarser interval
+// (deep_stress below).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -42,6 +48,19 @@ struct RunOptions {
   std::uint64_t gc_stress_every = 0;
   bool local_frames = true;
 };
+
+// The stress interval of the tests bound by stack depth or heap size (a
+// million frames, stack overflows, a 16 MiB heap filled, a 400,000-element
+// live list). Each stress collection scans the whole deep stack or marks
+// the whole heap, so under MOSS_GC_STRESS=211 they alone would run for over
+// 25 minutes: when the environment asks for stress they pin an interval of
+// at least 10,007 allocations instead (an explicit interval wins over the
+// environment); otherwise they leave it alone (0).
+std::uint64_t deep_stress() {
+  const char* s = std::getenv("MOSS_GC_STRESS");
+  std::uint64_t every = s != nullptr ? std::strtoull(s, nullptr, 10) : 0;
+  return every == 0 ? 0 : std::max<std::uint64_t>(every, 10007);
+}
 
 // moss grows coroutine stacks from a SIGSEGV handler it installs once per
 // process; doctest saves and restores the SIGSEGV action around every test
@@ -319,13 +338,27 @@ TEST_CASE("scheme: proper tail calls run loops in constant stack") {
                             "(done pong applied 1000000 1000000)\n", small_stack);
 }
 
+// Under AddressSanitizer an evaluator frame is larger (a million no longer
+// fit the default 512 MiB stack) and every collection's conservative scan of
+// the deep stack is several times slower, so the sanitizer job recurses
+// 200,000 frames deep (still far past the 64 MiB up to which the sanitizer
+// cleans up a stack by itself) and builds a shorter list.
+#if MOSS_ASAN_FIBERS
+constexpr int kDeepFrames = 200000, kDeepList = 60000;
+#else
+constexpr int kDeepFrames = 1000000, kDeepList = 300000;
+#endif
+
 TEST_CASE("scheme: deep non-tail recursion (a million frames) works") {
+  const std::string frames = std::to_string(kDeepFrames), list = std::to_string(kDeepList);
+  RunOptions deep;
+  deep.gc_stress_every = deep_stress();
   expect_output_both_frames(R"((define (depth n) (if (= n 0) 0 (+ 1 (depth (- n 1)))))
-(display (depth 1000000))
+(display (depth )" + frames + R"())
 (define (build n) (if (= n 0) '() (cons n (build (- n 1)))))
-(display (length (build 300000)))
+(display (length (build )" + list + R"()))
 (newline))",
-                            "1000000300000\n");
+                            frames + list + "\n", deep);
 }
 
 // ---- Data types -----------------------------------------------------------
@@ -604,6 +637,7 @@ TEST_CASE("scheme: errors are reported, never crash") {
 TEST_CASE("scheme: runaway recursion is a stack overflow error") {
   RunOptions small;
   small.stack_reserve = 16u << 20;
+  small.gc_stress_every = deep_stress();
   expect_error("(define (f n) (+ 1 (f n))) (display \"go\") (f 1)", "stack overflow", "go", small);
   // Deep recursion in the printer and in equal? is bounded the same way.
   expect_error(R"((define (nest n acc) (if (= n 0) acc (nest (- n 1) (list acc))))
@@ -615,6 +649,7 @@ TEST_CASE("scheme: runaway recursion is a stack overflow error") {
 TEST_CASE("scheme: running out of heap is an error") {
   RunOptions limited;
   limited.heap_limit = 16u << 20;
+  limited.gc_stress_every = deep_stress();
   expect_error("(define (grow l) (grow (cons (make-vector 8 0) l))) (grow '())", "out of memory", "", limited);
   // The interpreter is usable again afterwards: in the REPL, the next form runs.
 }
@@ -642,6 +677,32 @@ TEST_CASE("scheme: the REPL prints results and survives errors") {
   }
 }
 
+TEST_CASE("scheme: the REPL goes on after a stack overflow deep in a large stack") {
+  // 72 MiB: past the 64 MiB up to which AddressSanitizer cleans a stack by
+  // itself when an exception is thrown. The overflow is caught by the REPL
+  // on the same coroutine stack, and the next forms run where the unwound
+  // frames were.
+  for (moss::Collector c : kCollectors) {
+    CAPTURE(moss::collector_name(c));
+    keep_moss_fault_handler();
+    scheme::Options options;
+    options.collector = c;
+    options.stack_reserve = 72u << 20;
+    options.gc_stress_every = deep_stress();
+    scheme::Interp interp(options);
+    std::string input =
+        "(define (f n) (+ 1 (f n)))\n(f 0)\n(define (g n) (if (= n 0) 0 (+ 1 (g (- n 1)))))\n"
+        "(g 20000)\n(string-append \"a\" (number->string 42))\n";
+    std::FILE* file = fmemopen(input.data(), input.size(), "r");
+    REQUIRE(file != nullptr);
+    int status = interp.repl(file, "");
+    std::fclose(file);
+    CHECK(status == 0);
+    CHECK(interp.out.text == "20000\n\"a42\"\n\n");
+    CHECK(interp.err.text == "Error: stack overflow (recursion too deep)\n");
+  }
+}
+
 // ---- The collector under the interpreter ----------------------------------
 
 TEST_CASE("scheme: values stay reachable when collecting every few allocations") {
@@ -663,6 +724,8 @@ TEST_CASE("scheme: values stay reachable when collecting every few allocations")
 }
 
 TEST_CASE("scheme: a large live heap with churn") {
+  RunOptions big;
+  big.gc_stress_every = deep_stress();
   expect_output(R"((define (make-list-n n) (let loop ((i 0) (acc '())) (if (= i n) acc (loop (+ i 1) (cons i acc)))))
 (define keep (make-list-n 400000))
 (define table (make-vector 1000 '()))
@@ -670,7 +733,7 @@ TEST_CASE("scheme: a large live heap with churn") {
   (vector-set! table (remainder i 1000) (cons (make-string 10 #\x) (if (= (remainder i 7) 0) '() (vector-ref table (remainder i 1000))))))
 (display (list (length keep) (apply + (map length (vector->list table)))))
 (newline))",
-                "(400000 3999)\n");
+                "(400000 3999)\n", big);
 }
 
 // ---- Local frames ----------------------------------------------------------

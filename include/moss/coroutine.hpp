@@ -50,6 +50,13 @@
 //    vm.max_map_count mappings (65530 by default), which bounds guarded
 //    coroutines alive at once to about 32,000. Past that, creation throws
 //    moss::OutOfMemory saying so; use StackGuard::software for more.
+//  - Under AddressSanitizer every switch is announced to the sanitizer, and
+//    a stack is cleaned of stale frame poisoning when it is given back. The
+//    sanitizer itself does not clean up after an exception thrown more than
+//    64 MiB down a stack; moss does it for check_stack()'s StackOverflow.
+//    Any other exception thrown that deep and caught on the same stack can
+//    be followed by false stack-buffer-overflow reports until the coroutine
+//    ends.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
@@ -160,6 +167,10 @@ struct CoroutineCore {
   std::size_t asan_size = 0;
   const void* resumer_bottom = nullptr;  // its resumer's, as AddressSanitizer last saw it
   std::size_t resumer_size = 0;
+  // Its fake stack (detect_stack_use_after_return) while it waits in yield():
+  // kept here, not in yield()'s frame, because a coroutine destroyed while
+  // suspended is re-entered elsewhere (runtime/stacks/coroutine.cpp).
+  void* asan_fake_stack = nullptr;
 #endif
 
   // The resumer's half of a switch in, before the jump.
@@ -201,10 +212,9 @@ struct CoroutineCore {
   // The jump back to the resumer, from the coroutine (yield).
   [[gnu::always_inline]] Transfer jump_out() {
 #if MOSS_ASAN_FIBERS
-    void* fake_stack = nullptr;
-    __sanitizer_start_switch_fiber(&fake_stack, resumer_bottom, resumer_size);
+    __sanitizer_start_switch_fiber(&asan_fake_stack, resumer_bottom, resumer_size);
     Transfer in = boost::context::detail::jump_fcontext(caller, nullptr);
-    __sanitizer_finish_switch_fiber(fake_stack, &resumer_bottom, &resumer_size);
+    __sanitizer_finish_switch_fiber(asan_fake_stack, &resumer_bottom, &resumer_size);
     return in;
 #else
     return boost::context::detail::jump_fcontext(caller, nullptr);

@@ -69,6 +69,10 @@
 #include "runtime/stacks/stack_pool.hpp"
 #include "runtime/stacks/stack_segment.hpp"
 
+#if MOSS_ASAN_FIBERS
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace moss::detail {
 
 namespace {
@@ -94,6 +98,25 @@ char* align_down(char* p, std::size_t to) {
 
 // `to` is a power of two.
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) & ~(to - 1); }
+
+// AddressSanitizer, before throwing from deep in a coroutine stack: clears
+// the poisoning of every frame from here up to the top of the stack, which
+// is what the sanitizer itself does when an exception is thrown — except on
+// a stack of more than 64 MiB, where it gives up ("ASan is ignoring
+// requested __asan_handle_no_return"). The frames the exception unwinds
+// then keep their redzones, and code that later runs where they were (the
+// catching side recursing again, say) is reported as overflowing them.
+// Frames above stay correct: each returning frame clears its own again.
+[[gnu::noinline]] void asan_unwind_from_here(StackHeader* running) noexcept {
+#if MOSS_ASAN_FIBERS
+  char* here = static_cast<char*>(__builtin_frame_address(0));
+  if (here > running->lo && here < running->data_top()) {
+    __asan_unpoison_memory_region(here, static_cast<std::size_t>(running->data_top() - here));
+  }
+#else
+  (void)running;
+#endif
+}
 
 // check_stack()'s limit on the running stack, measuring the thread's own
 // stack on first use.
@@ -250,11 +273,12 @@ struct CoroutineState : Yield {
     s->finish();
   }
 
-  // AddressSanitizer: now on this coroutine's stack, entered without a
-  // pending yield() (first entry, or destruction).
+  // AddressSanitizer: now on this coroutine's stack, entered without going
+  // through the end of a pending yield() (first entry, or destruction: the
+  // fake stack the pending yield() saved is restored here).
   void asan_landed() noexcept {
 #if MOSS_ASAN_FIBERS
-    __sanitizer_finish_switch_fiber(nullptr, &resumer_bottom, &resumer_size);
+    __sanitizer_finish_switch_fiber(asan_fake_stack, &resumer_bottom, &resumer_size);
 #endif
   }
 
@@ -481,8 +505,10 @@ void stack_check_slow(std::size_t needed) {
                           ? "a coroutine's stack (" + std::to_string(running->shape.reserve >> 10) +
                                 " KiB reserved; raise CoroutineOptions::stack_reserve)"
                           : std::string("the thread's stack");
-  throw StackOverflow("moss: stack overflow: " + std::to_string(needed) + " bytes needed but only " +
-                      std::to_string(left) + " left on " + where);
+  std::string message = "moss: stack overflow: " + std::to_string(needed) + " bytes needed but only " +
+                        std::to_string(left) + " left on " + where;
+  if (running != nullptr) asan_unwind_from_here(running);
+  throw StackOverflow(message);
 }
 
 }  // namespace moss::detail

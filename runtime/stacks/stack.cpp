@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+#if MOSS_ASAN_FIBERS
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace moss::detail {
 
 StackCounters stack_counters;
@@ -210,6 +214,17 @@ void reuse_stack(StackHeader* stack, const StackShape& shape) {
   stack->growth_sink = nullptr;
   stack->fault = StackFault::none;
   stack->next_free = nullptr;
+}
+
+void forget_stack_frames(StackHeader* stack) noexcept {
+#if MOSS_ASAN_FIBERS
+  // Frames only ever were where memory is committed: below the header and,
+  // guarded, no deeper than committed_lo (a shrink comes after this).
+  char* deepest = stack->shape.guard == StackGuard::guard_page ? stack->committed_lo : stack->lo;
+  __asan_unpoison_memory_region(deepest, static_cast<std::size_t>(stack->data_top() - deepest));
+#else
+  (void)stack;
+#endif
 }
 
 bool shrink_stack(StackHeader* stack) noexcept {

@@ -124,6 +124,14 @@ void reuse_stack(StackHeader* stack, const StackShape& shape);
 // gave any back.
 bool shrink_stack(StackHeader* stack) noexcept;
 
+// AddressSanitizer (a no-op without it): clears the stack poisoning that
+// frames left on `stack` without returning — frames unwound by an exception
+// that the sanitizer could not clean up after (it gives up on stacks of more
+// than 64 MiB), or abandoned by an overflow. Called when a stack is given
+// back, so the next coroutine on it starts with every byte addressable, as
+// a fresh stack does.
+void forget_stack_frames(StackHeader* stack) noexcept;
+
 // Process-wide counters behind moss::stack_stats().
 struct StackCounters {
   std::atomic<std::uint64_t> growths{0};

@@ -95,6 +95,7 @@ void StackPool::clear() noexcept {
 }
 
 void release_stack(StackHeader* stack) noexcept {
+  forget_stack_frames(stack);
   if (thread_stack_pool.gone_) [[unlikely]] {
     if (stack->fault != StackFault::none) {
       quarantine(stack);
