@@ -217,6 +217,7 @@ void HeapImpl::before_growth(std::size_t bytes) {
     collector_->collect();
     if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("after");
     if (cache_.heap_bytes() + bytes > options_.heap_limit) {
+      prepare_deep_unwind();  // the allocation may be deep in a coroutine stack
       throw OutOfMemory("moss: out of memory: the heap limit is " + std::to_string(options_.heap_limit) +
                         " bytes, the heap holds " + std::to_string(cache_.heap_bytes()) +
                         " bytes after a full collection, and " + std::to_string(bytes) +

@@ -216,7 +216,10 @@ bool guard_or_none(Interp& in) { return in.handlers_ == kNil || car(in.handlers_
 Value p_raise(Interp& in, Value* a, int) { in.raise(a[0]); }
 
 Value p_raise_continuable(Interp& in, Value* a, int) {
-  if (guard_or_none(in)) throw SchemeRaise{in.push_inflight(a[0]), true};
+  if (guard_or_none(in)) {
+    moss::prepare_deep_unwind();
+    throw SchemeRaise{in.push_inflight(a[0]), true};
+  }
   return call_handler(in, a[0]);
 }
 
@@ -384,6 +387,7 @@ Value p_exit(Interp& in, Value* a, int n) {
     else if (is_fixnum(a[0])) code = static_cast<int>(fixnum_value(a[0]));
   }
   in.out.flush();
+  moss::prepare_deep_unwind();
   throw SchemeExit{code};
 }
 
@@ -424,7 +428,10 @@ Value p_collect_garbage(Interp& in, Value*, int) {
 }  // namespace
 
 void Interp::raise(Value obj, bool continuable) {
-  if (handlers_ == kNil || car(handlers_) == kFalse) throw SchemeRaise{push_inflight(obj), continuable};
+  if (handlers_ == kNil || car(handlers_) == kFalse) {
+    moss::prepare_deep_unwind();
+    throw SchemeRaise{push_inflight(obj), continuable};
+  }
   call_handler(*this, obj);
   error("exception handler returned from a non-continuable raise: " + describe_condition(obj));
 }

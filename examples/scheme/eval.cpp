@@ -690,7 +690,9 @@ Value Interp::apply_procedure(Value f, int argc, Value* argv) {
         error("continuation called after its extent ended (only escaping continuations are supported)");
       }
       Value v = argc == 1 ? argv[0] : make_values(argv, argc);
-      throw ContinuationThrow{k->id, push_inflight(v)};
+      Value inflight = push_inflight(v);
+      moss::prepare_deep_unwind();
+      throw ContinuationThrow{k->id, inflight};
     }
     case Kind::record_procedure:
       return apply_record_procedure(f, argc, argv);

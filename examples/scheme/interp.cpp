@@ -238,13 +238,21 @@ Value Interp::take_inflight(std::size_t slot) {
 
 // ---- Errors ----
 
-void Interp::error(const std::string& message) { throw SchemeError(message); }
+// Errors and escapes are C++ exceptions that may unwind a deep part of the
+// evaluator's coroutine stack: moss::prepare_deep_unwind() first (it keeps
+// AddressSanitizer's view of that stack right; a no-op otherwise).
+void Interp::error(const std::string& message) {
+  moss::prepare_deep_unwind();
+  throw SchemeError(message);
+}
 
 void Interp::error(const std::string& message, Value irritant) {
+  moss::prepare_deep_unwind();
   throw SchemeError(message + ": " + to_string(irritant));
 }
 
 void Interp::type_error(const char* who, const char* expected, Value got) {
+  moss::prepare_deep_unwind();
   throw SchemeError(std::string(who) + ": expected " + expected + ", got " + to_string(got));
 }
 

@@ -359,6 +359,18 @@ class Coroutine {
 // grow by before check_stack() reports an overflow.
 std::size_t stack_remaining();
 
+// Call right before throwing a C++ exception that may unwind a deep part of
+// a coroutine stack (an interpreter's error or continuation escape). Under
+// AddressSanitizer it clears the poisoning of the frames the exception will
+// unwind, which the sanitizer itself skips on stacks over 64 MiB (false
+// reports would follow where those frames were); otherwise it does nothing.
+// check_stack()'s StackOverflow does this by itself.
+#if MOSS_ASAN_FIBERS
+void prepare_deep_unwind() noexcept;
+#else
+inline void prepare_deep_unwind() noexcept {}
+#endif
+
 // Throws moss::StackOverflow if fewer than `needed` bytes remain on the
 // running stack. Cheap enough to call at the entry of every recursive
 // function (an interpreter's eval, say). It is the only overflow check for

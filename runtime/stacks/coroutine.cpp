@@ -525,6 +525,12 @@ std::size_t stack_remaining() {
 
 void reinstall_stack_fault_handler() { detail::reinstall_stack_fault_handler(); }
 
+#if MOSS_ASAN_FIBERS
+void prepare_deep_unwind() noexcept {
+  if (detail::StackHeader* running = detail::thread_switch.core->stack) detail::asan_unwind_from_here(running);
+}
+#endif
+
 StackStats stack_stats() {
   const detail::StackCounters& c = detail::stack_counters;
   StackStats s;
