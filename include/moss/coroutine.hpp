@@ -53,10 +53,12 @@
 //  - Under AddressSanitizer every switch is announced to the sanitizer, and
 //    a stack is cleaned of stale frame poisoning when it is given back. The
 //    sanitizer itself does not clean up after an exception thrown more than
-//    64 MiB down a stack; moss does it for check_stack()'s StackOverflow.
-//    Any other exception thrown that deep and caught on the same stack can
-//    be followed by false stack-buffer-overflow reports until the coroutine
-//    ends.
+//    64 MiB down a stack; moss does it for check_stack()'s StackOverflow
+//    and the heap limit's OutOfMemory, and an embedder does it for its own
+//    exceptions by calling moss::prepare_deep_unwind() before throwing
+//    (below). An exception thrown that deep without it, and caught on the
+//    same stack, can be followed by false stack-buffer-overflow reports
+//    until the coroutine ends.
 #pragma once
 
 #include <boost/context/detail/fcontext.hpp>
