@@ -131,12 +131,7 @@ void* SpanCache::try_existing(std::size_t cls, bool noscan) {
   SpanList& unswept = unswept_[cls][noscan];
   for (std::size_t tries = unswept.size(); !unswept.empty() && tries != 0; --tries) {
     Span* s = &unswept.front();
-    if (!try_settle(s)) {
-      // A helper thread is sweeping it: take the next rather than wait.
-      unswept.pop_front();
-      unswept.push_back(*s);
-      continue;
-    }
+    if (passed_busy(unswept, s)) continue;
     unlink(s);
     if (!sweep_span(s)) continue;  // emptied and given back
     if (s->free_cache == 0) {
@@ -429,11 +424,7 @@ std::size_t SpanCache::sweep_some(std::size_t n) {
       SpanList& unswept = unswept_[c][k];
       for (std::size_t tries = unswept.size(); !unswept.empty() && done < n && tries != 0; --tries) {
         Span* s = &unswept.front();
-        if (!try_settle(s)) {
-          unswept.pop_front();
-          unswept.push_back(*s);
-          continue;
-        }
+        if (passed_busy(unswept, s)) continue;
         unlink(s);
         ++done;
         if (!sweep_span(s)) continue;
@@ -489,9 +480,15 @@ void SpanCache::settle(Span* s) {
   }
 }
 
-bool SpanCache::try_settle(Span* s) {
-  if (s->bits_gen.load(std::memory_order_acquire) == kSweepingGen) return false;
-  settle(s);  // swept already, or claimed and swept here
+bool SpanCache::passed_busy(SpanList& unswept, Span* s) {
+  if (s->bits_gen.load(std::memory_order_acquire) != kSweepingGen) {
+    settle(s);  // swept already, or claimed and swept here
+    return false;
+  }
+  // A helper thread is sweeping it: lazy sweeping takes the next rather
+  // than wait (this one goes to the back of its list).
+  unswept.pop_front();
+  unswept.push_back(*s);
   return true;
 }
 

@@ -302,8 +302,10 @@ class SpanCache {
   // Makes s's bitmaps this epoch's: sweeps them here, or waits for the
   // helper thread sweeping them.
   void settle(Span* s);
-  // The same unless a helper thread holds the span: then false at once.
-  bool try_settle(Span* s);
+  // For lazy sweeping of `unswept`'s front span s: settles it and returns
+  // false, or, if a helper thread holds it, moves it to the back and
+  // returns true (the caller goes on with the next).
+  bool passed_busy(SpanList& unswept, Span* s);
   // The bitmap work of sweeping one span (any thread, once the span is
   // claimed): frees dead objects, queues dead finalizable ones on
   // `finalize`, swaps the tables, reloads the free cache. Returns the

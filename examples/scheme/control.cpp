@@ -46,20 +46,23 @@ Value map_lists(Interp& in, Value* a, int n, bool collect, const char* who) {
   Value f = a[0];
   expect_procedure(in, f, who);
   Value head = kNil, tail = 0;
+  // Appends one result to the list being built (head and tail stay in this
+  // frame, where the conservative stack scan sees them).
+  auto append = [&in, &head, &tail](Value r) {
+    Value cell = in.cons(r, kNil);
+    if (tail == 0) {
+      head = cell;
+    } else {
+      in.store(as_pair(tail), as_pair(tail)->cdr, cell);
+    }
+    tail = cell;
+  };
   if (n == 2) {
     Value x = a[1];
     for (; is_pair(x); x = cdr(x)) {
       Value item = car(x);
       Value r = in.apply(f, 1, &item);
-      if (collect) {
-        Value cell = in.cons(r, kNil);
-        if (tail == 0) {
-          head = cell;
-        } else {
-          in.store(as_pair(tail), as_pair(tail)->cdr, cell);
-        }
-        tail = cell;
-      }
+      if (collect) append(r);
     }
     if (x != kNil) in.type_error(who, "a proper list", a[1]);
     return collect ? head : kUnspecified;
@@ -80,15 +83,7 @@ Value map_lists(Interp& in, Value* a, int n, bool collect, const char* who) {
       in.store(cv, cv->items()[i], cdr(c));
     }
     Value r = in.apply(f, k, av->items());
-    if (collect) {
-      Value cell = in.cons(r, kNil);
-      if (tail == 0) {
-        head = cell;
-      } else {
-        in.store(as_pair(tail), as_pair(tail)->cdr, cell);
-      }
-      tail = cell;
-    }
+    if (collect) append(r);
   }
 }
 
