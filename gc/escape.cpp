@@ -231,8 +231,10 @@ void HeapImpl::escape_scope_stacks(const ScopeSpans& scope, const void* scope_ob
   StackSegment* running = current_stack();
   // Suspended stacks (coroutines of this heap, and the thread's own stack
   // when the scope closes inside a coroutine) outlive the scope.
+  sync_switched_stacks();
   for (StackSegment& segment : stacks_) {
-    if (&segment != running && segment.saved_sp != nullptr) check(segment.saved_sp, segment.base);
+    if (&segment == running) continue;
+    if (char* from = switched_scan_start(segment)) check(from, segment.base);
   }
   if (thread_stack_ != running && thread_stack_->saved_sp != nullptr) {
     check(thread_stack_->saved_sp, thread_stack_->base);

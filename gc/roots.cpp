@@ -10,12 +10,13 @@ MOSS_NOINLINE MOSS_NO_SANITIZE_ADDRESS void clear_stack_below(std::size_t bytes)
 }
 
 void visit_stacks(HeapImpl& heap, Visitor& visitor) {
+  sync_switched_stacks();
   with_spilled_registers([&heap, &visitor](char* sp) {
     auto scan = [&visitor, sp](StackSegment& s) {
       if (s.contains(sp)) {
         visitor.visit_conservative(sp, s.base);
-      } else if (s.saved_sp != nullptr) {
-        visitor.visit_conservative(s.saved_sp, s.base);
+      } else if (char* from = switched_scan_start(s)) {
+        visitor.visit_conservative(from, s.base);
       }
     };
     scan(heap.thread_stack());

@@ -191,6 +191,78 @@ TEST_CASE_FIXTURE(Armed, "a coroutine cannot resume itself, and yield works only
   CHECK(co.done());
 }
 
+TEST_CASE_FIXTURE(Armed, "a coroutine's yield is refused in the coroutine it resumed, and while it is destroyed") {
+  moss::Heap heap;
+  moss::Yield* outer_yield = nullptr;
+  bool refused_in_inner = false;
+  moss::Coroutine inner(heap, [&](moss::Yield&) {
+    try {
+      (*outer_yield)(as_ptr(1));  // the outer coroutine is running, but not on this stack
+    } catch (const moss::UsageError& e) {
+      refused_in_inner = std::string(e.what()).find("outside its own coroutine") != std::string::npos;
+    }
+  });
+  moss::Coroutine outer(heap, [&](moss::Yield& yield) {
+    outer_yield = &yield;
+    inner.resume();
+    yield(as_ptr(2));  // its own yield still works afterwards
+  });
+  CHECK(outer.resume() == as_ptr(2));
+  CHECK(refused_in_inner);
+  CHECK(inner.done());
+  CHECK(outer.resume() == nullptr);
+  CHECK(outer.done());
+
+  bool refused_while_unwinding = false;
+  {
+    moss::Coroutine co(heap, [&](moss::Yield& yield) {
+      try {
+        yield();
+      } catch (...) {  // the unwinding of a destroyed coroutine passes here
+        try {
+          yield();
+        } catch (const moss::UsageError&) {
+          refused_while_unwinding = true;
+        }
+        throw;
+      }
+    });
+    co.resume();
+  }
+  CHECK(refused_while_unwinding);
+}
+
+TEST_CASE_FIXTURE(Armed, "an overflow leaves the resumer's exception state as it was when it resumed") {
+  moss::Heap heap;
+  // The coroutine overflows inside a catch block of its own, with the
+  // resumer itself inside one: afterwards the resumer's caught exception is
+  // the current one again, and nothing is left in flight.
+  moss::Coroutine runaway(
+      heap,
+      [](moss::Yield&) {
+        try {
+          throw 7;
+        } catch (int) {
+          recurse(1L << 40);
+        }
+      },
+      moss::CoroutineOptions{.stack_reserve = 128 << 10});
+  bool outer_still_current = false;
+  try {
+    throw std::runtime_error("outer");
+  } catch (const std::runtime_error&) {
+    CHECK_THROWS_AS(runaway.resume(), moss::StackOverflow);
+    try {
+      std::rethrow_exception(std::current_exception());
+    } catch (const std::runtime_error& e) {
+      outer_still_current = std::string(e.what()) == "outer";
+    }
+  }
+  CHECK(outer_still_current);
+  CHECK(std::uncaught_exceptions() == 0);
+  CHECK(std::current_exception() == nullptr);
+}
+
 TEST_CASE_FIXTURE(Armed, "coroutines nest: a coroutine resumes another, and each yields to its own resumer") {
   moss::Heap heap;
   std::vector<int> order;

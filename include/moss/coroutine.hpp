@@ -135,23 +135,32 @@ struct ThreadSwitch {
 enum class CoroutineStatus : std::uint8_t {
   fresh,      // made, never resumed
   suspended,  // waiting in yield()
-  running,    // executing now
-  resuming,   // running a coroutine it resumed (nested), not back yet
+  running,    // executing now, or running a coroutine it resumed (nested)
   unwinding,  // being destroyed while suspended: its frames are unwinding
   done,       // returned, threw, or overflowed; its stack is gone
 };
 
 // The part of a coroutine (or of a thread) that resume() and yield() touch,
 // inline. The switch itself is Boost.Context's jump_fcontext, which pushes
-// the callee-saved registers onto the stack it leaves and hands the side it
-// enters that stack pointer: the entered side stores it as the left
-// segment's saved_sp before running anything else, so a suspended stack is
-// scanned from its saved registers up (runtime/stacks/coroutine.cpp).
+// the callee-saved registers onto the stack it leaves and returns, on the
+// side it enters, that stack pointer (the `fctx`) with one data word.
+//
+// A switch writes only what the side making it already holds in registers:
+// the entered side reads nothing its counterpart has just written (such a
+// read right after the jump costs a store-forwarding stall, as much as the
+// jump itself). So the stack pointers the collectors scan from are not
+// stored at each switch: a suspended coroutine's is its `context`, and the
+// stack of a running coroutine's resumer is scanned from that coroutine's
+// `caller` (sync_switched_stacks() in runtime/stacks/coroutine.cpp writes
+// them into the segments before a scan).
 struct CoroutineCore {
-  Context context = nullptr;  // the coroutine, while suspended
+  Context context = nullptr;  // where resume() jumps to: set while fresh or suspended, else null
   Context caller = nullptr;   // its resumer, while the coroutine runs
   CoroutineStatus status = CoroutineStatus::fresh;
-  void* transfer = nullptr;   // the value passing through resume() and yield()
+  // The stack yield() may run on: [frames_lo, frames_lo + frames_bytes).
+  // Zero bytes once it may no longer yield (finished, or being destroyed).
+  std::uintptr_t frames_lo = 0;
+  std::uintptr_t frames_bytes = 0;
   // This coroutine's (or thread's) stack.
   StackSegment* segment = nullptr;   // as the collectors see it: current_stack()
   char** saved_sp = nullptr;         // &segment->saved_sp
@@ -159,10 +168,9 @@ struct CoroutineCore {
   std::uintptr_t soft_limit = ~std::uintptr_t{0};  // check_stack()'s limit; all ones: not measured
   std::uint32_t growths = 0;           // times the stack grew (the fault handler counts here)
   std::uint32_t growths_reported = 0;  // how many of those the heap has been told of
-  // The core that resumed this one (set by every resume), where its saved
-  // stack pointer goes, and its exception state then.
+  // The core that resumed this one (set by every resume; null for a
+  // thread's own core) and the thread's exception state then.
   CoroutineCore* resumer = nullptr;
-  char** resumer_saved_sp = nullptr;
   ExceptionState resumer_exceptions;
 #if MOSS_ASAN_FIBERS
   const void* asan_bottom = nullptr;  // this coroutine's stack
@@ -175,51 +183,51 @@ struct CoroutineCore {
   void* asan_fake_stack = nullptr;
 #endif
 
-  // The resumer's half of a switch in, before the jump.
-  void enter(ThreadSwitch& t, ExceptionState* exceptions) noexcept {
+  // The resumer's half of a switch in, before the jump: `from` is the
+  // running core (thread_switch.core), which the resumer puts back after
+  // the jump returns. Returns where to jump.
+  Context enter(ThreadSwitch& t, CoroutineCore* from, ExceptionState* exceptions) noexcept {
+    Context to = context;
+    context = nullptr;
     status = CoroutineStatus::running;
-    CoroutineCore* from = t.core;
     resumer = from;
-    resumer_saved_sp = from->saved_sp;
-    from->status = CoroutineStatus::resuming;
-    resumer_exceptions = *exceptions;
+    // Compared before stored: with no exception in flight it is the same
+    // every time, and a store here would slow every switch.
+    ExceptionState now = *exceptions;
+    if (now.caught != resumer_exceptions.caught || now.uncaught != resumer_exceptions.uncaught) [[unlikely]] {
+      resumer_exceptions = now;
+    }
     t.core = this;
-  }
-  // The coroutine's half of a switch out, before the jump.
-  void leave(ThreadSwitch& t) noexcept {
-    resumer->status = CoroutineStatus::running;
-    t.core = resumer;
-  }
-  // On the coroutine, just after a jump into it from `from`.
-  void landed(Context from) noexcept {
-    *resumer_saved_sp = static_cast<char*>(from);
-    caller = from;
+    return to;
   }
   // On the resumer, just after the jump back; a null context means the
-  // coroutine has ended (and its stack is gone).
+  // coroutine has ended (and its stack is gone). Returns the yielded value.
   void* returned(Transfer back);
 
+  // The values passed by resume() and yield() travel in the jump's data
+  // word (a register), never through memory.
+
   // The jump into the coroutine, from its resumer.
-  [[gnu::always_inline]] Transfer jump_in() {
+  [[gnu::always_inline]] Transfer jump_in(Context to, void* data) {
 #if MOSS_ASAN_FIBERS
     void* fake_stack = nullptr;
     __sanitizer_start_switch_fiber(&fake_stack, asan_bottom, asan_size);
-    Transfer back = boost::context::detail::jump_fcontext(context, this);
+    Transfer back = boost::context::detail::jump_fcontext(to, data);
     __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
     return back;
 #else
-    return boost::context::detail::jump_fcontext(context, this);
+    return boost::context::detail::jump_fcontext(to, data);
 #endif
   }
   // The jump back to the resumer, from the coroutine (yield).
-  [[gnu::always_inline]] Transfer jump_out() {
+  [[gnu::always_inline]] Transfer jump_out(void* data) {
 #if MOSS_ASAN_FIBERS
     __sanitizer_start_switch_fiber(&asan_fake_stack, resumer_bottom, resumer_size);
-    Transfer in = boost::context::detail::jump_fcontext(caller, nullptr);
+    Transfer in = boost::context::detail::jump_fcontext(caller, data);
     __sanitizer_finish_switch_fiber(asan_fake_stack, &resumer_bottom, &resumer_size);
     return in;
 #else
-    return boost::context::detail::jump_fcontext(caller, nullptr);
+    return boost::context::detail::jump_fcontext(caller, data);
 #endif
   }
 };
@@ -267,10 +275,9 @@ void stack_check_slow(std::size_t needed);
 
 inline void* CoroutineCore::returned(Transfer back) {
   if (back.fctx == nullptr) [[unlikely]] return resume_finished(this);
-  *saved_sp = static_cast<char*>(back.fctx);
   context = back.fctx;
   if (growths != growths_reported) [[unlikely]] report_growths(this);
-  return transfer;
+  return back.data;
 }
 }  // namespace detail
 
@@ -286,12 +293,15 @@ class Yield : private detail::CoroutineCore {
   // given to the resume() that continues the coroutine. Only the coroutine
   // itself may call it (UsageError otherwise).
   [[gnu::always_inline]] void* operator()(void* value = nullptr) {
-    if (status != detail::CoroutineStatus::running) [[unlikely]] detail::yield_misuse();
-    transfer = value;
+    // Its own running frames are on its own stack: from any other stack
+    // (another coroutine's, the thread's), or after the body has returned
+    // or while it unwinds, this is a misuse.
+    auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    if (sp - frames_lo >= frames_bytes) [[unlikely]] detail::yield_misuse();
     status = detail::CoroutineStatus::suspended;
-    leave(detail::thread_switch);
-    landed(jump_out().fctx);
-    return transfer;
+    detail::Transfer in = jump_out(value);
+    caller = in.fctx;
+    return in.data;
   }
 
   // The value given to the first resume().
@@ -338,12 +348,13 @@ class Coroutine {
     detail::CoroutineCore* c = core_;
     detail::ThreadSwitch& t = detail::thread_switch;
     detail::ExceptionState* exceptions = t.exceptions;
-    if (c->status != detail::CoroutineStatus::suspended || exceptions == nullptr) [[unlikely]] {
-      return detail::resume_slow(c, value);
-    }
-    c->transfer = value;
-    c->enter(t, exceptions);
-    return c->returned(c->jump_in());
+    // A null context: running, done or moved from. No exception state: the
+    // thread has not been readied for coroutines.
+    if (c->context == nullptr || exceptions == nullptr) [[unlikely]] return detail::resume_slow(c, value);
+    detail::CoroutineCore* from = t.core;
+    detail::Transfer back = c->jump_in(c->enter(t, from, exceptions), value);
+    t.core = from;
+    return c->returned(back);
   }
 
   // The body has returned, thrown or overflowed (or this was moved from).

@@ -20,19 +20,22 @@
 // under it.
 //
 // What the collectors see
-// -----------------------
-// Every segment that is not running is scanned from its saved_sp to its
-// base (stack_segment.hpp). The switch keeps this true:
-//  1. before the jump, the leaving side points thread_switch.core at the
-//     core being entered (its segment, stack and soft limit are what
-//     current_stack(), the fault handler and check_stack() read);
-//  2. right after the jump, before running anything else, the entered side
-//     stores the fctx it received as the left segment's saved_sp: the left
-//     stack is then scanned from its saved registers up.
-// No collection can start in between: only the entered side runs. Before
-// its first resume a coroutine's saved_sp is its body object (what the body
-// captured is a root until then); once it has finished, saved_sp is null
-// and its segment is unlinked from the heap.
+// ------------------------
+// Every segment that is not running is scanned from its saved registers up
+// (stack_segment.hpp). A switch stores nothing for that beyond what it needs
+// itself: before the jump, the resumer points thread_switch.core at the core
+// it enters (its segment, stack and soft limit are what current_stack(), the
+// fault handler and check_stack() read) and nulls its `context`; the entered
+// side stores the fctx it received as its `caller` (yield()'s side) or as
+// the coroutine's `context` (resume()'s side, once the coroutine is back).
+// A scan then starts a suspended coroutine's stack at its `context`, and
+// sync_switched_stacks() walks the running chain (thread_switch.core, its
+// resumer, that one's resumer...) writing each `caller` as the resumer
+// segment's saved_sp. No collection can run in between a jump and those
+// stores: only the entered side runs. Before its first resume a coroutine's
+// saved_sp is its body object (what the body captured is a root until
+// then); once it has finished, saved_sp is null and its segment is unlinked
+// from the heap.
 //
 // Ending
 // ------
@@ -56,6 +59,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
@@ -88,6 +92,16 @@ constexpr std::size_t kEntryBytes = std::size_t{8} << 10;
 constexpr std::size_t kLandingDepth = std::size_t{4} << 10;
 // check_stack() on the thread's own stack leaves this much of it unused.
 constexpr std::size_t kThreadStackReserve = std::size_t{64} << 10;
+
+// Stack below the body object zeroed when a coroutine is made: where its
+// entry frames go (more in debug and sanitizer builds, whose frames are
+// larger). See create().
+#if MOSS_DEBUG || MOSS_ASAN_FIBERS
+constexpr std::size_t kFreshFrameBytes = std::size_t{4} << 10;
+#else
+constexpr std::size_t kFreshFrameBytes = std::size_t{1} << 10;
+#endif
+static_assert(kFreshFrameBytes <= kEntryBytes, "zeroed before the body runs: must be committed from the start");
 
 // Thrown from the pending yield() of a coroutine being destroyed.
 struct CoroutineUnwind {};
@@ -249,15 +263,17 @@ struct CoroutineState : Yield {
   static Transfer unwind_on_coroutine(Transfer in) {
     CoroutineState* s = of(static_cast<CoroutineCore*>(in.data));
     s->asan_landed();
-    s->landed(in.fctx);
+    s->caller = in.fctx;
     throw CoroutineUnwind{};
   }
 
-  // The first frame on a coroutine's stack.
+  // The first frame on a coroutine's stack. The first resume() passed its
+  // value; the resumer has made this coroutine the running core.
   [[noreturn]] static void entry(Transfer in) noexcept {
-    CoroutineState* s = of(static_cast<CoroutineCore*>(in.data));
+    CoroutineState* s = of(thread_switch.core);
     s->asan_landed();
-    s->landed(in.fctx);
+    s->caller = in.fctx;
+    s->received_value = in.data;
     s->run_body();
     s->finish();
   }
@@ -286,7 +302,8 @@ struct CoroutineState : Yield {
   [[noreturn]] void finish() noexcept {
     own_segment.saved_sp = nullptr;
     status = CoroutineStatus::done;
-    leave(thread_switch);
+    frames_bytes = 0;
+    thread_switch.core = resumer;  // the resumer puts it back too; the fault handler reads it meanwhile
 #if MOSS_ASAN_FIBERS
     __sanitizer_start_switch_fiber(nullptr, resumer_bottom, resumer_size);  // this stack is done
 #endif
@@ -343,9 +360,12 @@ struct CoroutineState : Yield {
     // Not started, the stack holds only the body object: scanning it keeps
     // what the body captured alive until the first resume.
     s->own_segment.saved_sp = slot;
+    s->own_segment.coroutine = s->core();
     s->segment = &s->own_segment;
     s->saved_sp = &s->own_segment.saved_sp;
     s->stack = stack;
+    s->frames_lo = reinterpret_cast<std::uintptr_t>(stack->lo);
+    s->frames_bytes = static_cast<std::uintptr_t>(stack->data_top() - stack->lo);
     s->soft_limit = reinterpret_cast<std::uintptr_t>(stack->soft_limit);
     stack->growth_sink = &s->growths;
 #if MOSS_ASAN_FIBERS
@@ -356,6 +376,13 @@ struct CoroutineState : Yield {
     stack->owner = s;
     stack->landing_sp = align_down(slot - kLandingDepth, 16);
     char* frames_top = align_down(slot, 64);
+    // A pooled stack still holds what its last coroutine left, and the
+    // frames that stay live under a whole body (entry's, run_body's, the
+    // body's own) have gaps no code writes: a stale pointer in one would be
+    // found by every conservative scan of this coroutine (garbage kept
+    // alive, a scope-local object taken to have escaped). Zeroed first,
+    // those gaps hold nothing.
+    std::memset(frames_top - kFreshFrameBytes, 0, kFreshFrameBytes);
     s->context = make_fcontext(frames_top, static_cast<std::size_t>(frames_top - stack->hard_limit), &entry);
     heap.impl().add_stack(s->own_segment);
     return s->core();
@@ -366,7 +393,6 @@ struct CoroutineState : Yield {
     CoroutineState* s = of(core);
     switch (s->status) {
       case CoroutineStatus::running:
-      case CoroutineStatus::resuming:
       case CoroutineStatus::unwinding:
         std::fputs(
             "moss: a Coroutine was destroyed while running (from its own body, or from a coroutine it "
@@ -381,13 +407,16 @@ struct CoroutineState : Yield {
         break;
       case CoroutineStatus::suspended: {
         prepare_thread();
-        s->enter(thread_switch, thread_switch.exceptions);
+        CoroutineCore* from = thread_switch.core;
+        Context to = s->enter(thread_switch, from, thread_switch.exceptions);
         s->status = CoroutineStatus::unwinding;
+        s->frames_bytes = 0;  // it may not yield any more
 #if MOSS_ASAN_FIBERS
         void* fake_stack = nullptr;
         __sanitizer_start_switch_fiber(&fake_stack, s->asan_bottom, s->asan_size);
 #endif
-        Transfer back = ontop_fcontext(s->context, s->core(), &unwind_on_coroutine);
+        Transfer back = ontop_fcontext(to, s->core(), &unwind_on_coroutine);
+        thread_switch.core = from;
 #if MOSS_ASAN_FIBERS
         __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -422,16 +451,17 @@ struct CoroutineState : Yield {
     if (s->status == CoroutineStatus::done) {
       throw UsageError("moss: resume() of a coroutine that has finished (check done() first)");
     }
-    if (s->status != CoroutineStatus::suspended && s->status != CoroutineStatus::fresh) {
+    if (s->status == CoroutineStatus::running || s->status == CoroutineStatus::unwinding) {
       throw UsageError(
           "moss: resume() of a coroutine that is running: a coroutine cannot resume itself or a "
           "coroutine waiting for it");
     }
+    // Fresh or suspended, on a thread not yet readied for coroutines.
     prepare_thread();
-    if (s->status == CoroutineStatus::fresh) s->received_value = value;
-    s->transfer = value;
-    s->enter(thread_switch, thread_switch.exceptions);
-    return s->returned(s->jump_in());
+    CoroutineCore* from = thread_switch.core;
+    Transfer back = s->jump_in(s->enter(thread_switch, from, thread_switch.exceptions), value);
+    thread_switch.core = from;
+    return s->returned(back);
   }
 
   void* finished() {
@@ -486,6 +516,20 @@ void destroy_coroutine(CoroutineCore* core) noexcept { CoroutineState::destroy(c
 void* resume_slow(CoroutineCore* core, void* value) { return CoroutineState::resume_slow(core, value); }
 
 void* resume_finished(CoroutineCore* core) { return CoroutineState::of(core)->finished(); }
+
+void sync_switched_stacks() noexcept {
+  // Each core on the running chain was entered from its resumer's stack,
+  // whose registers were pushed at `caller`.
+  for (CoroutineCore* c = thread_switch.core; c->resumer != nullptr; c = c->resumer) {
+    if (c->resumer->saved_sp != nullptr) *c->resumer->saved_sp = static_cast<char*>(c->caller);
+  }
+}
+
+char* switched_scan_start(const StackSegment& segment) noexcept {
+  const CoroutineCore* c = segment.coroutine;
+  if (c != nullptr && c->status == CoroutineStatus::suspended) return static_cast<char*>(c->context);
+  return segment.saved_sp;
+}
 
 void report_growths(CoroutineCore* core) { CoroutineState::of(core)->report_growths(); }
 

@@ -8,28 +8,34 @@
 // Scanning rule (used by both collectors, see gc/roots.cpp):
 //  - the segment the collector is running on is scanned from the collector's
 //    own stack pointer (taken after spilling registers) up to `base`;
-//  - any other segment with `saved_sp` set is scanned from `saved_sp` to
-//    `base`; one with `saved_sp == nullptr` (not started, or finished) is
-//    skipped.
+//  - any other segment is scanned from switched_scan_start() to `base`: a
+//    suspended coroutine's saved context, or else `saved_sp`; a segment
+//    with neither (not started, or finished) is skipped.
 // Whoever switches away from a stack must make sure its callee-saved
-// registers end up inside [saved_sp, base) before anything can collect.
-// moss's coroutines switch with Boost.Context's jump_fcontext, which pushes
-// those registers onto the stack it leaves and hands the side it enters that
-// stack pointer; the entered side stores it as the left segment's
-// `saved_sp` before running any other code (runtime/stacks/coroutine.cpp).
-// Code that switches stacks some other way spills with
-// with_spilled_registers and records `saved_sp` at or below the spill area.
+// registers end up inside that range before anything can collect. moss's
+// coroutines switch with Boost.Context's jump_fcontext, which pushes those
+// registers onto the stack it leaves and hands the side it enters that
+// stack pointer. The switch itself only keeps it where the switching code
+// needs it anyway (a suspended coroutine's `context`, a running one's
+// `caller`); sync_switched_stacks() copies the latter into the resumers'
+// segments before a scan (runtime/stacks/coroutine.cpp). Code that switches
+// stacks some other way spills with with_spilled_registers and records
+// `saved_sp` at or below the spill area.
 #pragma once
 
 #include <boost/intrusive/list.hpp>
 
 namespace moss::detail {
 
+struct CoroutineCore;  // include/moss/coroutine.hpp
+
 struct StackSegment
     : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
   char* limit = nullptr;     // lowest address that may hold stack data
   char* base = nullptr;      // one past the highest address (stack grows down)
   char* saved_sp = nullptr;  // scan start while switched away; null: nothing to scan
+  // The coroutine whose stack this is; null for a thread's own stack.
+  CoroutineCore* coroutine = nullptr;
 
   bool contains(const void* p) const {
     const char* c = static_cast<const char*>(p);
@@ -39,6 +45,14 @@ struct StackSegment
 
 using StackSegmentList =
     boost::intrusive::list<StackSegment, boost::intrusive::constant_time_size<false>>;
+
+// Before scanning: brings `saved_sp` up to date for every stack this thread
+// has switched away from to run a coroutine it is still running (a switch
+// does not store it; see CoroutineCore in include/moss/coroutine.hpp).
+void sync_switched_stacks() noexcept;
+// Where to scan a segment that is not running from: a suspended coroutine's
+// saved context, else `saved_sp` (after sync_switched_stacks()).
+char* switched_scan_start(const StackSegment& segment) noexcept;
 
 // The calling thread's own stack (found with pthread_getattr_np on first
 // use). Not linked into any heap's list: a heap remembers the thread stack of
