@@ -69,9 +69,11 @@ class HeapImpl final : public SpanCacheOwner {
 
   MOSS_INLINE void* allocate(TypeIndex type, std::size_t bytes) {
     if (MOSS_UNLIKELY(!TypeRegistry::valid(type))) invalid_type(type);
-    bool noscan = (TypeRegistry::flags(type) & type_leaf) != 0;
-    void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes), noscan)
-                                        : cache_.allocate_large(bytes, noscan);
+    std::uint32_t flags = TypeRegistry::flags(type);
+    bool noscan = (flags & type_leaf) != 0;
+    bool finalizable = (flags & type_finalizable) != 0;
+    void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes), noscan, finalizable)
+                                        : cache_.allocate_large(bytes, noscan, finalizable);
     ObjectHeader* h = header_of(p);
     h->type = type;
     h->gc_state = 0;

@@ -146,7 +146,15 @@ void* SpanCache::try_existing(std::size_t cls, bool noscan) {
   return nullptr;
 }
 
-void* SpanCache::refill(std::size_t cls, bool noscan) {
+void* SpanCache::refill(std::size_t cls, bool noscan, bool finalizable) {
+  void* p = refill_span(cls, noscan);
+  // Every way of refilling leaves the object's span current.
+  MOSS_ASSERT(static_cast<char*>(p) >= current_[cls][noscan]->start && static_cast<char*>(p) < current_[cls][noscan]->end());
+  if (finalizable) current_[cls][noscan]->has_finalizable = true;
+  return p;
+}
+
+void* SpanCache::refill_span(std::size_t cls, bool noscan) {
   const SizeClass& c = size_class(cls);
   owner_.allocation_slow_path(c.slot_size);
   if (void* p = try_existing(cls, noscan)) return p;
@@ -174,7 +182,7 @@ void* SpanCache::refill(std::size_t cls, bool noscan) {
   return finish(s, index, p);
 }
 
-void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan) {
+void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable) {
   if (payload_bytes > (std::size_t{1} << 46)) {
     throw OutOfMemory("moss: out of memory: a single object of " + std::to_string(payload_bytes) +
                       " bytes is larger than the address space allows");
@@ -191,6 +199,7 @@ void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan) {
   Span* s = new_span(pages, SpanState::large);
   s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
   s->needs_zero = s->dirty;
+  s->has_finalizable = finalizable;
   push(large_, s, kLarge);
   std::uint32_t index = 0;
   void* p = s->take_from_cache(index);
@@ -267,6 +276,7 @@ void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_by
   Span* s = new_span(pages, SpanState::large);
   s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
   s->needs_zero = s->dirty;
+  s->has_finalizable = finalizable;
   s->scope_depth = scope.depth;
   s->has_finalizable = finalizable;
   s->list = kScope;
@@ -496,8 +506,26 @@ std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
   std::uint32_t words = (s->slots + 63) / 64;
   std::size_t bytes = s->slot_size - kHeaderSize;
   std::uint64_t freed = 0;
+  constexpr bool kPoisoning = MOSS_DEBUG || MOSS_ASAN || MOSS_VALGRIND_ON;
   for (std::uint32_t w = 0; w < words; ++w) {
     std::uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
+    if (!s->has_finalizable) {
+      // No finalizer to run: the bitmaps are the whole story (a dead slot's
+      // stale header is rewritten when the slot is reused). Checking builds
+      // still clear and poison each dead object.
+      freed += static_cast<std::uint64_t>(__builtin_popcountll(dead));
+      if constexpr (kPoisoning) {
+        for (; dead != 0; dead &= dead - 1) {
+          void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(dead)));
+          ObjectHeader* h = header_of(p);
+          MOSS_ASSERT(!TypeRegistry::valid(h->type) || (h->gc_state & kFinalizedBit) != 0 ||
+                      TypeRegistry::get(h->type).finalize == nullptr);  // has_finalizable was set
+          h->type = TypeRegistry::kNoType;
+          poison_memory(p, bytes);
+        }
+      }
+      continue;
+    }
     while (dead != 0) {
       unsigned b = static_cast<unsigned>(__builtin_ctzll(dead));
       dead &= dead - 1;

@@ -99,14 +99,17 @@ class SpanCache {
   SpanCache& operator=(const SpanCache&) = delete;
 
   // Small objects: the fast path.
-  MOSS_INLINE void* allocate_small(std::size_t cls, bool noscan) {
+  // `finalizable`: the object's type has a finalizer; its span is marked
+  // (Span::has_finalizable), and only such spans are swept object by object.
+  MOSS_INLINE void* allocate_small(std::size_t cls, bool noscan, bool finalizable) {
     Span* s = current_[cls][noscan];
     std::uint32_t index = 0;
     void* p = s->take_from_cache(index);
-    if (MOSS_UNLIKELY(p == nullptr)) return refill(cls, noscan);
+    if (MOSS_UNLIKELY(p == nullptr)) return refill(cls, noscan, finalizable);
+    if (finalizable) s->has_finalizable = true;
     return finish(s, index, p);
   }
-  void* allocate_large(std::size_t payload_bytes, bool noscan);
+  void* allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable);
 
   // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
   // unused ScopeSpans in at `depth`; end_scope unlinks it and leaves its
@@ -291,7 +294,8 @@ class SpanCache {
     }
   }
   static constexpr char kZero16[16] = {};
-  MOSS_NOINLINE void* refill(std::size_t cls, bool noscan);
+  MOSS_NOINLINE void* refill(std::size_t cls, bool noscan, bool finalizable);
+  void* refill_span(std::size_t cls, bool noscan);
   MOSS_NOINLINE void* refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable);
   void* try_existing(std::size_t cls, bool noscan);
   Span* new_span(std::size_t pages, SpanState kind);
@@ -309,7 +313,9 @@ class SpanCache {
   // The bitmap work of sweeping one span (any thread, once the span is
   // claimed): frees dead objects, queues dead finalizable ones on
   // `finalize`, swaps the tables, reloads the free cache. Returns the
-  // number of objects freed.
+  // number of objects freed. A span that never held a finalizable object
+  // is swept by its bitmaps alone, without touching the dead objects
+  // (checking builds still clear and poison each one).
   std::uint64_t sweep_bits(Span* s, std::vector<void*>& finalize);
   void take_background_results();
   static std::uint64_t generation(std::uint32_t id, std::uint32_t epoch) {
