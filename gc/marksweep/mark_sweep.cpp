@@ -354,22 +354,39 @@ void MarkSweep::scan_roots() {
 }
 
 bool MarkSweep::drain(std::size_t budget) {
+  // Objects leave the grey stack through a short queue: each is prefetched
+  // as it enters and traced as it leaves, a few objects later, so the miss
+  // on its header and fields overlaps with tracing the ones ahead of it.
+  // (Popping straight off the stack, the next object is usually a child
+  // just pushed, too soon for its fetch to have landed.)
+  constexpr std::size_t kQueue = 16;
+  Grey queue[kQueue];
+  std::size_t head = 0, queued = 0;
   std::size_t work = 0;
   std::vector<Grey>& grey = main_.grey;
-  while (!grey.empty()) {
-    if (work >= budget) return false;
-    Grey g = grey.back();
-    grey.pop_back();
-    // The next grey object is likely cold: start fetching it while this
-    // one is traced.
-    if (!grey.empty()) __builtin_prefetch(header_of(grey.back().object));
+  for (;;) {
+    while (queued < kQueue && !grey.empty()) {
+      Grey g = grey.back();
+      grey.pop_back();
+      __builtin_prefetch(header_of(g.object));
+      queue[(head + queued) % kQueue] = g;
+      ++queued;
+    }
+    if (queued == 0) return true;
+    if (work >= budget) {
+      // Out of budget: what is queued goes back on the stack, in order.
+      for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+      return false;
+    }
+    Grey g = queue[head];
+    head = (head + 1) % kQueue;
+    --queued;
     if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);
     work += g.bytes + 16;
     cycle_work_ += g.bytes + 16;
   }
-  return true;
 }
 
 // Parallel marking: every thread traces from its own grey stack and marks
