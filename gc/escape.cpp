@@ -282,9 +282,15 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
   collector_->before_local_reclaim();
   SpanList spans;
   spans.swap(scope->spans);
+  const std::uint32_t depth = scope->depth;
   release_scope_record(scope);
 
   std::uint64_t reclaimed = 0, reclaimed_bytes = 0;
+  struct Closing {
+    std::uint32_t& depth;
+    ~Closing() { depth = 0; }
+  } closing{closing_scope_depth_};
+  closing_scope_depth_ = depth;
   while (!spans.empty()) {
     Span* s = &spans.front();
     spans.pop_front();

@@ -329,6 +329,55 @@ TEST_CASE("nested scopes reclaim innermost first, each at its own exit") {
   }
 }
 
+// Kept out of the test's frame, so no copy of the heap object's pointer
+// stays there for the stack scan to find.
+[[gnu::noinline]] void attach_left(moss::Heap& heap, Node* holder, long v) { holder->left = moss::make<Node>(heap, v); }
+[[gnu::noinline]] long left_value(Node* n) { return n->left->value; }
+[[gnu::noinline]] void drop_left(Node* n) { n->left = nullptr; }
+// A local list of 100 nodes in `scope` (99 links inside it), each made
+// before the next (so a scope that reclaims in allocation order meets every
+// holder before what it holds), whose tail refers to `holder`'s left object
+// and to `outside`.
+[[gnu::noinline]] void list_reaching_out(moss::LocalScope& scope, Node* holder, Node* outside) {
+  Node* tail = scope.make<Node>(0);
+  for (int i = 1; i < 100; ++i) {
+    Node* n = scope.make<Node>(i);
+    tail->right = n;
+    tail = n;
+  }
+  tail->left = holder->left;
+  tail->right = outside;
+}
+
+TEST_CASE("under refcount, a closing scope decrements what it held outside itself, and nothing inside") {
+  moss::Heap heap(opts(moss::Collector::refcount));
+  moss::Root<Node> holder(heap, moss::make<Node>(heap, 0));
+  attach_left(heap, holder.get(), 7);  // a heap object with one counted reference
+  moss::HeapStats before = heap.stats();
+  {
+    moss::LocalScope outer(heap);
+    Node* outer_node = outer.make<Node>(1);
+    {
+      moss::LocalScope inner(heap);
+      list_reaching_out(inner, holder.get(), outer_node);
+    }
+    moss::HeapStats after_inner = heap.stats();
+    // Only the two references leaving the scope were given back.
+    CHECK(after_inner.rc_decrements - before.rc_decrements == 2);
+    CHECK(after_inner.local_reclaimed - before.local_reclaimed == 100);
+  }
+  CHECK(heap.stats().local_escaped == 0);
+  // The heap object is still held by `holder` (its count is right), and
+  // freed once that reference goes.
+  scrub_and_collect(heap);
+  CHECK(left_value(holder.get()) == 7);
+  std::uint64_t freed = heap.stats().freed_objects;
+  drop_left(holder.get());
+  scrub_and_collect(heap);
+  CHECK(heap.stats().freed_objects - freed == 1);
+  heap.verify();
+}
+
 TEST_CASE("closing a scope out of order is a UsageError and frees nothing") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));

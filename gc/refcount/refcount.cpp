@@ -359,7 +359,9 @@ void RefCount::before_explicit_free(void* object) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
   for (void* c : children) {
-    if (c != object) decrement(c);
+    // A child reclaimed with its holder by a closing scope gets no
+    // decrement: it would only enter the zero-count table to be freed under it.
+    if (c != object && !heap_.dies_with_closing_scope(c)) decrement(c);
   }
 }
 
