@@ -21,19 +21,28 @@
 namespace moss::detail {
 
 class HeapImpl;
+struct Span;
 
 // collector_barrier_users (moss/member.hpp): how many of barrier_users are
 // collectors (a heap that is marking, a refcount heap) rather than open
 // local scopes. While it is zero the barrier only has escapes to look for,
 // and a store whose value is not scope-local is a plain store (decided
 // inline, from the value's header).
-inline void collector_barrier_on() {
+//
+// slot_barrier_users: how many of those need to know where a store goes
+// (refcount counts heap-to-heap references only). While it is zero, every
+// collector at work is a marking heap, whose barrier needs only the stored
+// value: the slow path then skips finding the slot's heap.
+extern std::atomic<std::uint32_t> slot_barrier_users;
+inline void collector_barrier_on(bool needs_slot) {
+  if (needs_slot) slot_barrier_users.fetch_add(1, std::memory_order_relaxed);
   collector_barrier_users.fetch_add(1, std::memory_order_relaxed);
   barrier_users.fetch_add(1, std::memory_order_relaxed);
 }
-inline void collector_barrier_off() {
+inline void collector_barrier_off(bool needs_slot) {
   barrier_users.fetch_sub(1, std::memory_order_relaxed);
   collector_barrier_users.fetch_sub(1, std::memory_order_relaxed);
+  if (needs_slot) slot_barrier_users.fetch_sub(1, std::memory_order_relaxed);
 }
 
 class CollectorBase {
@@ -53,6 +62,12 @@ class CollectorBase {
   virtual void before_growth(std::size_t bytes) = 0;
   // A store into a strong slot of a managed object: performs the store.
   virtual void write_barrier(void* holder, void** slot, void* value) = 0;
+  // A store of `value`, a live object start in span `s` of this heap and
+  // not scope-local, into a strong slot anywhere, while no heap's collector
+  // needs slots (see slot_barrier_users): the collector's part of the
+  // barrier; the caller stores. Only a collector that never raises
+  // slot_barrier_users is called this way.
+  virtual void value_barrier(Span* s, void* value) { (void)s; (void)value; }
   // A store into a weak slot of a managed object: performs the store.
   virtual void weak_barrier(void* holder, void** slot, void* value) = 0;
   // A Root changed its target (either may be null).

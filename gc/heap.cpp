@@ -15,6 +15,7 @@ namespace detail {
 
 std::atomic<std::uint32_t> barrier_users{0};
 std::atomic<std::uint32_t> collector_barrier_users{0};
+std::atomic<std::uint32_t> slot_barrier_users{0};
 
 namespace {
 // The barrier's slow path for either kind of slot (Member values are null or
@@ -25,6 +26,20 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   bool local = value != nullptr && is_scope_local(value);
   if (!collectors && !local) {
     *slot = value;  // only local scopes want the barrier, and the value is not scope-local
+    return;
+  }
+  if (!local && collector_barrier == &CollectorBase::write_barrier &&
+      slot_barrier_users.load(std::memory_order_relaxed) == 0) {
+    // Only marking heaps are at work: the value's heap shades it, wherever
+    // it is stored (a null store needs nothing).
+    if (value != nullptr) {
+      Span* s = PageHeap::instance().lookup(value);
+      SpanCache* owner = s != nullptr ? s->owner.load(std::memory_order_acquire) : nullptr;
+      if (owner != nullptr && s->state != SpanState::free) {
+        static_cast<HeapImpl&>(owner->owner()).collector().value_barrier(s, value);
+      }
+    }
+    *slot = value;
     return;
   }
   HeapImpl* heap = HeapImpl::owning(slot);

@@ -176,6 +176,11 @@ class SpanCache {
     // Only this cache's in-use spans have this owner; a stale pagemap entry
     // inside a free span may name a reused record, hence the bounds check.
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
+    return locate_in(s, address, index);
+  }
+  // The rest of locate() once the page heap has named `s`, a span of this
+  // cache, for `address`.
+  MOSS_INLINE Span* locate_in(Span* s, const void* address, std::uint32_t& index) const {
     const char* a = static_cast<const char*>(address);
     if (a < s->start || a >= s->end()) return nullptr;
     std::uint32_t i = s->index_of(address);

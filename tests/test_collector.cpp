@@ -7,6 +7,7 @@
 #include <moss/moss.hpp>
 
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -330,60 +331,67 @@ TEST_CASE("Heap::write stores through the barrier and checks its arguments") {
 }
 
 TEST_CASE("incremental marking with small slices keeps every reachable object under random stores") {
-  moss::HeapOptions o;
-  o.collector = moss::Collector::mark_sweep;
-  o.min_heap_bytes = 1u << 20;
-  o.mark_slice_bytes = 4096;
-  moss::Heap heap(o);
-  const int kSlots = 2000;
-  struct Table {
-    moss::Member<Node> slots[kSlots];
-    void trace(moss::Visitor& v) const {
-      for (const auto& s : slots) v.visit(s);
+  // Alone, a marking heap's barrier looks at the stored value only; with a
+  // refcount heap in the process it goes through the slot's heap: both ways.
+  for (bool refcount_heap_too : {false, true}) {
+    CAPTURE(refcount_heap_too);
+    std::optional<moss::Heap> other;
+    if (refcount_heap_too) other.emplace(moss::HeapOptions{.collector = moss::Collector::refcount});
+    moss::HeapOptions o;
+    o.collector = moss::Collector::mark_sweep;
+    o.min_heap_bytes = 1u << 20;
+    o.mark_slice_bytes = 4096;
+    moss::Heap heap(o);
+    const int kSlots = 2000;
+    struct Table {
+      moss::Member<Node> slots[kSlots];
+      void trace(moss::Visitor& v) const {
+        for (const auto& s : slots) v.visit(s);
+      }
+    };
+    moss::Root<Table> table(heap, moss::make<Table>(heap));
+    std::vector<long> expect(kSlots, -1);
+    std::mt19937 rng(11);
+    std::uint64_t collections_before = heap.stats().collections;
+    for (int step = 0; step < 400000; ++step) {
+      int i = static_cast<int>(rng() % kSlots);
+      switch (rng() % 4) {
+        case 0: {  // fresh object
+          table->slots[i] = moss::make<Node>(heap, step);
+          expect[static_cast<std::size_t>(i)] = step;
+          break;
+        }
+        case 1: {  // move a reference between slots (old value overwritten)
+          int j = static_cast<int>(rng() % kSlots);
+          table->slots[i] = table->slots[j].get();
+          expect[static_cast<std::size_t>(i)] = expect[static_cast<std::size_t>(j)];
+          break;
+        }
+        case 2: {  // hang a child off a slot's object
+          if (table->slots[i]) table->slots[i]->left = moss::make<Node>(heap, -step);
+          break;
+        }
+        default:
+          moss::make<Node>(heap, 0);  // garbage
+      }
     }
-  };
-  moss::Root<Table> table(heap, moss::make<Table>(heap));
-  std::vector<long> expect(kSlots, -1);
-  std::mt19937 rng(11);
-  std::uint64_t collections_before = heap.stats().collections;
-  for (int step = 0; step < 400000; ++step) {
-    int i = static_cast<int>(rng() % kSlots);
-    switch (rng() % 4) {
-      case 0: {  // fresh object
-        table->slots[i] = moss::make<Node>(heap, step);
-        expect[static_cast<std::size_t>(i)] = step;
-        break;
+    CHECK(heap.stats().collections > collections_before);
+    heap.collect();
+    for (int i = 0; i < kSlots; ++i) {
+      long e = expect[static_cast<std::size_t>(i)];
+      if (e < 0) {
+        CHECK(table->slots[i].get() == nullptr);
+      } else {
+        REQUIRE(table->slots[i].get() != nullptr);
+        REQUIRE(heap.find_object(table->slots[i].get()) == table->slots[i].get());
+        REQUIRE(table->slots[i]->value == e);
+        if (table->slots[i]->left) REQUIRE(heap.find_object(table->slots[i]->left.get()) != nullptr);
       }
-      case 1: {  // move a reference between slots (old value overwritten)
-        int j = static_cast<int>(rng() % kSlots);
-        table->slots[i] = table->slots[j].get();
-        expect[static_cast<std::size_t>(i)] = expect[static_cast<std::size_t>(j)];
-        break;
-      }
-      case 2: {  // hang a child off a slot's object
-        if (table->slots[i]) table->slots[i]->left = moss::make<Node>(heap, -step);
-        break;
-      }
-      default:
-        moss::make<Node>(heap, 0);  // garbage
     }
+    heap.verify();
+    // Slices, not one pause per cycle (stress mode's full collections aside).
+    if (!moss_test::stressed()) CHECK(heap.stats().pauses > heap.stats().collections);
   }
-  CHECK(heap.stats().collections > collections_before);
-  heap.collect();
-  for (int i = 0; i < kSlots; ++i) {
-    long e = expect[static_cast<std::size_t>(i)];
-    if (e < 0) {
-      CHECK(table->slots[i].get() == nullptr);
-    } else {
-      REQUIRE(table->slots[i].get() != nullptr);
-      REQUIRE(heap.find_object(table->slots[i].get()) == table->slots[i].get());
-      REQUIRE(table->slots[i]->value == e);
-      if (table->slots[i]->left) REQUIRE(heap.find_object(table->slots[i]->left.get()) != nullptr);
-    }
-  }
-  heap.verify();
-  // Slices, not one pause per cycle (stress mode's full collections aside).
-  if (!moss_test::stressed()) CHECK(heap.stats().pauses > heap.stats().collections);
 }
 
 TEST_CASE("collection statistics and pauses are reported") {

@@ -64,6 +64,10 @@ class MarkSweep final : public CollectorBase {
     if (marking_ && value != nullptr) shade<false>(main_, value);
     *slot = value;
   }
+  void value_barrier(Span* s, void* value) override {
+    std::uint32_t i = 0;
+    if (marking_ && heap_.cache().locate_in(s, value, i) != nullptr && s->try_mark(i)) note_marked(main_, s, i);
+  }
   void weak_barrier(void*, void** slot, void* value) override {
     // A weak slot written while marking may belong to an object that was
     // already traced (or allocated black): remember it for termination.
@@ -294,7 +298,7 @@ void MarkSweep::start_marking() {
 
 void MarkSweep::begin_marking() {
   marking_ = true;
-  collector_barrier_on();
+  collector_barrier_on(false);
   heap_.cache().set_allocate_black(true);
   main_.bytes = main_.objects = 0;
   cycle_work_ = 0;
@@ -468,7 +472,7 @@ void MarkSweep::stop_marking() {
   marking_ = false;
   stale_entries_ = false;
   heap_.cache().set_allocate_black(false);
-  collector_barrier_off();
+  collector_barrier_off(false);
 }
 
 void MarkSweep::finish_marking() {

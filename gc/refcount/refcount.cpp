@@ -77,7 +77,7 @@ class ChildVisitor final : public Visitor {
 class RefCount final : public CollectorBase {
  public:
   explicit RefCount(HeapImpl& heap) : CollectorBase(heap) {
-    collector_barrier_on();
+    collector_barrier_on(true);
     allocated_at_last_ = heap.cache().allocated_bytes();
     // Reconcile a few times per heap-goal's worth of allocation.
     bytes_threshold_ = std::max<std::uint64_t>(64u << 10, heap.options().min_heap_bytes / 4);
@@ -128,7 +128,7 @@ class RefCount final : public CollectorBase {
   void shutdown() override {
     if (shut_down_) return;
     shut_down_ = true;
-    collector_barrier_off();
+    collector_barrier_off(true);
   }
 
  private:
