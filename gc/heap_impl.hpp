@@ -17,6 +17,7 @@
 
 #include <boost/intrusive/list.hpp>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -67,7 +68,26 @@ class HeapImpl final : public SpanCacheOwner {
   const SpanCache& cache() const { return cache_; }
   CollectorBase& collector() { return *collector_; }
 
+  // The fast path makes no call but tail calls, so it saves no registers:
+  // everything else is allocate_slow (the same steps, in full).
   MOSS_INLINE void* allocate(TypeIndex type, std::size_t bytes) {
+    if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
+      std::uint32_t flags = TypeRegistry::flags(type);
+      std::size_t clear = 0;
+      void* p = cache_.try_allocate_small(size_class_for_payload(bytes), (flags & type_leaf) != 0,
+                                          (flags & type_finalizable) != 0, clear);
+      if (MOSS_LIKELY(p != nullptr)) {
+        ObjectHeader* h = header_of(p);
+        h->type = type;
+        h->gc_state = 0;
+        if (MOSS_UNLIKELY(hooks_on_)) return hooked_allocation(p, bytes, clear);
+        if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
+        return p;
+      }
+    }
+    return allocate_slow(type, bytes);
+  }
+  MOSS_NOINLINE void* allocate_slow(TypeIndex type, std::size_t bytes) {
     if (MOSS_UNLIKELY(!TypeRegistry::valid(type))) invalid_type(type);
     std::uint32_t flags = TypeRegistry::flags(type);
     bool noscan = (flags & type_leaf) != 0;
@@ -196,6 +216,11 @@ class HeapImpl final : public SpanCacheOwner {
  private:
   [[noreturn]] void invalid_type(TypeIndex type) const;
   MOSS_NOINLINE void allocation_hooks(void* object, std::size_t bytes);
+  MOSS_NOINLINE void* hooked_allocation(void* object, std::size_t bytes, std::size_t clear) {
+    if (clear != 0) std::memset(object, 0, clear);
+    allocation_hooks(object, bytes);
+    return object;
+  }
   MOSS_NOINLINE void local_allocation_hooks(void* object, std::size_t bytes);
   void sample(void* object, std::size_t bytes);
   std::uint64_t next_sample_interval();

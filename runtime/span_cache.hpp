@@ -109,6 +109,32 @@ class SpanCache {
     if (finalizable) s->has_finalizable = true;
     return finish(s, index, p);
   }
+  // The common case of allocate_small, with no call in it (so no register
+  // saves around it): the current span's free cache has a slot. Returns
+  // null otherwise, having changed nothing. A payload too large to clear
+  // with inline stores is left for the caller to clear: `clear_bytes` says
+  // how much (0: nothing to do).
+  MOSS_INLINE void* try_allocate_small(std::size_t cls, bool noscan, bool finalizable, std::size_t& clear_bytes) {
+    Span* s = current_[cls][noscan];
+    std::uint32_t index = 0;
+    void* p = s->take_from_cache(index);
+    if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
+    if (finalizable) s->has_finalizable = true;
+    if (MOSS_UNLIKELY(allocate_black_)) s->set_mark(index);
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    unpoison_memory(p, bytes);
+    clear_bytes = 0;
+    if (s->needs_zero) {
+      if (bytes <= kInlineZeroMax) {
+        zero_small_payload(p, bytes);
+      } else {
+        clear_bytes = bytes;
+      }
+    }
+    ++allocated_objects_;
+    allocated_bytes_ += bytes;
+    return p;
+  }
   void* allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable);
 
   // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
@@ -284,19 +310,23 @@ class SpanCache {
   }
   // Small payloads are cleared with inline 16-byte stores (payloads are
   // 16-byte aligned and slots a multiple of 16, so bytes + 8 is too).
+  static constexpr std::size_t kInlineZeroMax = 248;
   static MOSS_INLINE void zero_payload(void* p, std::size_t bytes) {
-    if (bytes <= 248) {
-      auto* q = static_cast<char*>(p);
-      // The slot's last 8 bytes past the payload are the next header: stop
-      // at bytes rounded down to 16, then clear the final word.
-      std::size_t whole = bytes & ~std::size_t{15};
-      for (std::size_t i = 0; i < whole; i += 16) {
-        __builtin_memcpy(q + i, kZero16, 16);
-      }
-      if (bytes & 8) __builtin_memcpy(q + whole, kZero16, 8);
+    if (bytes <= kInlineZeroMax) {
+      zero_small_payload(p, bytes);
     } else {
       std::memset(p, 0, bytes);
     }
+  }
+  static MOSS_INLINE void zero_small_payload(void* p, std::size_t bytes) {
+    auto* q = static_cast<char*>(p);
+    // The slot's last 8 bytes past the payload are the next header: stop
+    // at bytes rounded down to 16, then clear the final word.
+    std::size_t whole = bytes & ~std::size_t{15};
+    for (std::size_t i = 0; i < whole; i += 16) {
+      __builtin_memcpy(q + i, kZero16, 16);
+    }
+    if (bytes & 8) __builtin_memcpy(q + whole, kZero16, 8);
   }
   static constexpr char kZero16[16] = {};
   MOSS_NOINLINE void* refill(std::size_t cls, bool noscan, bool finalizable);
