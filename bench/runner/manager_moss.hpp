@@ -66,10 +66,7 @@ class MossManager {
     const moss::Member<Object>* slots() const {
       return reinterpret_cast<const moss::Member<Object>*>(reinterpret_cast<const char*>(this) + sizeof(Vec));
     }
-    void trace(moss::Visitor& v) const {
-      const moss::Member<Object>* s = slots();
-      for (std::uint64_t k = 0; k < length; ++k) v.visit(s[k]);
-    }
+    void trace(moss::Visitor& v) const { v.visit_array(slots(), length); }
   };
 
   template <class N>

@@ -31,8 +31,21 @@ constexpr std::size_t kParallelTermination = 4096;
 // and what it marked. The owner thread's marker (main_) does all serial
 // marking and the barrier's shading; helper threads get one each for
 // parallel drains, merged into main_ when the drain ends.
+// What is left to trace of a long array of references (Visitor::visit_array)
+// found in `holder`: taken kArrayPiece slots at a time, so one slice of
+// incremental marking never traces a whole large array.
+struct ArrayPiece {
+  const void* holder;
+  const void* const* first;
+  std::size_t count;
+};
+constexpr std::size_t kArrayPiece = 256;
+constexpr std::size_t kArraySlotWork = 32;  // scan work charged per array slot
+
 struct Marker {
   std::vector<Grey> grey;
+  std::vector<ArrayPiece> arrays;  // the sequential marker's only
+  const void* tracing = nullptr;   // the object being traced (drain)
   std::vector<void**> weak;
   std::uint64_t bytes = 0;    // payload bytes marked
   std::uint64_t objects = 0;  // objects marked
@@ -166,6 +179,15 @@ class MarkSweep final : public CollectorBase {
     }
     void visit_candidate(const void* maybe) override { ms_.shade_exact<Shared>(m_, maybe); }
     void visit_weak(void* const* slot) override { m_.weak.push_back(const_cast<void**>(slot)); }
+    void visit_pointer_array(const void* const* first, std::size_t count) override {
+      // Parallel marking (full collections and terminations) runs to the
+      // end anyway; the incremental marker defers what a slice need not do.
+      if (Shared || count <= kArrayPiece || m_.tracing == nullptr) {
+        for (std::size_t i = 0; i < count; ++i) visit_pointer(first[i]);
+        return;
+      }
+      m_.arrays.push_back({m_.tracing, first, count});
+    }
 
    private:
     MarkSweep& ms_;
@@ -368,7 +390,33 @@ bool MarkSweep::drain(std::size_t budget) {
   std::size_t head = 0, queued = 0;
   std::size_t work = 0;
   std::vector<Grey>& grey = main_.grey;
+  std::vector<ArrayPiece>& arrays = main_.arrays;
   for (;;) {
+    if (!arrays.empty()) {
+      if (work >= budget) {
+        for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+        return false;
+      }
+      ArrayPiece& a = arrays.back();
+      if (heap_.cache().find_object(a.holder) != a.holder) {
+        arrays.pop_back();  // its holder was reclaimed (freed, or with a scope) since
+        continue;
+      }
+      std::size_t n = a.count < kArrayPiece ? a.count : kArrayPiece;
+      const void* const* first = a.first;
+      a.first += n;
+      a.count -= n;
+      if (a.count == 0) arrays.pop_back();
+      for (std::size_t i = 0; i < n; ++i) {
+        if (first[i] != nullptr) shade<false>(main_, first[i]);
+      }
+      // A slot costs what visiting a small object does (its target is as
+      // likely cold), not just its 8 bytes: else one slice could shade
+      // tens of thousands of targets.
+      work += n * kArraySlotWork + 16;
+      cycle_work_ += n * kArraySlotWork + 16;
+      continue;
+    }
     while (queued < kQueue && !grey.empty()) {
       Grey g = grey.back();
       grey.pop_back();
@@ -387,9 +435,19 @@ bool MarkSweep::drain(std::size_t budget) {
     --queued;
     if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
-    if (ti.trace != nullptr) ti.trace(g.object, visitor_);
-    work += g.bytes + 16;
-    cycle_work_ += g.bytes + 16;
+    if (ti.trace != nullptr) {
+      main_.tracing = g.object;
+      ti.trace(g.object, visitor_);
+      main_.tracing = nullptr;
+    }
+    // A long array the object deferred (arrays was empty before its trace)
+    // is traced in pieces, each paid for separately; the object's own
+    // entry pays for the rest of it.
+    std::size_t deferred = 0;
+    for (const ArrayPiece& a : arrays) deferred += a.count * 8;
+    std::size_t cost = (g.bytes > deferred ? g.bytes - deferred : 0) + 16;
+    work += cost;
+    cycle_work_ += cost;
   }
 }
 
@@ -470,6 +528,7 @@ bool MarkSweep::take_grey(Marker& m) {
 
 void MarkSweep::stop_marking() {
   marking_ = false;
+  main_.arrays.clear();
   stale_entries_ = false;
   heap_.cache().set_allocate_black(false);
   collector_barrier_off(false);

@@ -60,8 +60,9 @@ struct HeapOptions {
   // Mark-sweep: mark incrementally (true) or stop the world for each whole
   // cycle (false).
   bool incremental = true;
-  // Mark-sweep: the work of one incremental mark slice, in bytes scanned.
-  std::size_t mark_slice_bytes = 256u << 10;
+  // Mark-sweep: the work of one incremental mark slice, in bytes scanned
+  // (a slot of an array visited with Visitor::visit_array counts as 32).
+  std::size_t mark_slice_bytes = 128u << 10;
   // Mark-sweep: helper threads (0: none, at most kMaxHelperThreads) that
   // mark in parallel with the owner thread during mark termination and full
   // collections, and sweep in the background while the owner runs. What is

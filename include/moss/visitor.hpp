@@ -38,6 +38,17 @@ class Visitor {
   // A raw pointer to the start of a managed object (or null).
   void visit(const void* object) { visit_pointer(object); }
 
+  // An array of strong references (a vector's slots, say): the same as
+  // visiting each in turn, except that a collector may take a long array
+  // in pieces — the incremental marker does, so a slice of marking never
+  // has to trace a whole large array at once. The array must stay where it
+  // is while its object lives (it is read again later, piece by piece).
+  template <class T>
+  void visit_array(const Member<T>* first, std::size_t count) {
+    static_assert(sizeof(Member<T>) == sizeof(void*), "a Member is one pointer");
+    visit_pointer_array(reinterpret_cast<const void* const*>(first), count);
+  }
+
   // A word that may or may not be a reference (a tagged value): it counts
   // only if it is the address of a live object's start in this heap.
   void visit_word(std::uintptr_t word) { visit_candidate(reinterpret_cast<const void*>(word)); }
@@ -53,6 +64,11 @@ class Visitor {
   virtual void visit_candidate(const void* maybe_object) = 0;
   // The slot of a WeakMember.
   virtual void visit_weak(void* const* slot) = 0;
+  // `count` strong references from `first` on (visit_array). Unless a
+  // visitor does better, each in turn.
+  virtual void visit_pointer_array(const void* const* first, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) visit_pointer(first[i]);
+  }
 };
 
 }  // namespace moss
