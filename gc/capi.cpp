@@ -362,6 +362,14 @@ void moss_visit(moss_visitor* visitor, const void* object) {
   }
 }
 
+void moss_visit_array(moss_visitor* visitor, void* const* first, size_t count) {
+  try {
+    visitor_of(visitor).visit_array(const_cast<const void* const*>(first), count);
+  } catch (...) {
+    park_current_exception();
+  }
+}
+
 void moss_visit_word(moss_visitor* visitor, uintptr_t word) {
   try {
     visitor_of(visitor).visit_word(word);

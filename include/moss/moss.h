@@ -175,6 +175,12 @@ moss_type moss_register_type(const moss_type_info* info);
 
 /* A strong reference: `object` is NULL or the start of a managed object. */
 void moss_visit(moss_visitor* visitor, const void* object);
+/* `count` strong references from `first` on, each NULL or the start of a
+ * managed object: the same as moss_visit on each, except that a collector
+ * may take a long array in pieces (the incremental marker does, so one mark
+ * slice never traces a whole large array). The array must stay where it is
+ * while its object lives. */
+void moss_visit_array(moss_visitor* visitor, void* const* first, size_t count);
 /* A word that may or may not be a reference (a tagged value): it counts only
  * if it is the exact start of a live object of the heap. */
 void moss_visit_word(moss_visitor* visitor, uintptr_t word);

@@ -48,6 +48,9 @@ class Visitor {
     static_assert(sizeof(Member<T>) == sizeof(void*), "a Member is one pointer");
     visit_pointer_array(reinterpret_cast<const void* const*>(first), count);
   }
+  // The same for an array of raw managed pointers, each null or an object
+  // start (the C API's moss_visit_array).
+  void visit_array(const void* const* first, std::size_t count) { visit_pointer_array(first, count); }
 
   // A word that may or may not be a reference (a tagged value): it counts
   // only if it is the address of a live object's start in this heap.
