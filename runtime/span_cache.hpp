@@ -102,12 +102,11 @@ class SpanCache {
   // `finalizable`: the object's type has a finalizer; its span is marked
   // (Span::has_finalizable), and only such spans are swept object by object.
   MOSS_INLINE void* allocate_small(std::size_t cls, bool noscan, bool finalizable) {
-    Span* s = current_[cls][noscan];
-    std::uint32_t index = 0;
-    void* p = s->take_from_cache(index);
+    std::size_t clear = 0;
+    void* p = try_allocate_small(cls, noscan, finalizable, clear);
     if (MOSS_UNLIKELY(p == nullptr)) return refill(cls, noscan, finalizable);
-    if (finalizable) s->has_finalizable = true;
-    return finish(s, index, p);
+    if (clear != 0) std::memset(p, 0, clear);
+    return p;
   }
   // The common case of allocate_small, with no call in it (so no register
   // saves around it): the current span's free cache has a slot. Returns
@@ -120,19 +119,7 @@ class SpanCache {
     void* p = s->take_from_cache(index);
     if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
     if (finalizable) s->has_finalizable = true;
-    if (MOSS_UNLIKELY(allocate_black_)) s->set_mark(index);
-    std::size_t bytes = s->slot_size - kHeaderSize;
-    unpoison_memory(p, bytes);
-    clear_bytes = 0;
-    if (s->needs_zero) {
-      if (bytes <= kInlineZeroMax) {
-        zero_small_payload(p, bytes);
-      } else {
-        clear_bytes = bytes;
-      }
-    }
-    ++allocated_objects_;
-    allocated_bytes_ += bytes;
+    clear_bytes = finish_but_large_clear(s, index, p);
     return p;
   }
   void* allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable);
@@ -299,25 +286,28 @@ class SpanCache {
   const char* verify() const;
 
  private:
+  // A slot just taken from s's cache becomes an object: black while
+  // marking, unpoisoned, counted, its payload cleared if the span needs it.
   MOSS_INLINE void* finish(Span* s, std::uint32_t index, void* p) {
+    if (std::size_t clear = finish_but_large_clear(s, index, p)) std::memset(p, 0, clear);
+    return p;
+  }
+  // All of finish() but clearing a payload too large for inline stores:
+  // returns the bytes the caller must still clear (0: none).
+  MOSS_INLINE std::size_t finish_but_large_clear(Span* s, std::uint32_t index, void* p) {
     if (MOSS_UNLIKELY(allocate_black_)) s->set_mark(index);
     std::size_t bytes = s->slot_size - kHeaderSize;
     unpoison_memory(p, bytes);
-    if (s->needs_zero) zero_payload(p, bytes);
     ++allocated_objects_;
     allocated_bytes_ += bytes;
-    return p;
+    if (!s->needs_zero) return 0;
+    if (bytes > kInlineZeroMax) return bytes;
+    zero_small_payload(p, bytes);
+    return 0;
   }
   // Small payloads are cleared with inline 16-byte stores (payloads are
   // 16-byte aligned and slots a multiple of 16, so bytes + 8 is too).
   static constexpr std::size_t kInlineZeroMax = 248;
-  static MOSS_INLINE void zero_payload(void* p, std::size_t bytes) {
-    if (bytes <= kInlineZeroMax) {
-      zero_small_payload(p, bytes);
-    } else {
-      std::memset(p, 0, bytes);
-    }
-  }
   static MOSS_INLINE void zero_small_payload(void* p, std::size_t bytes) {
     auto* q = static_cast<char*>(p);
     // The slot's last 8 bytes past the payload are the next header: stop
