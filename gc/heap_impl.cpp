@@ -25,6 +25,17 @@ HeapOptions with_environment(HeapOptions o) {
                                                     o.stress_every == 0) {
     o.stress_every = std::strtoull(s, nullptr, 10);
   }
+  // MOSS_GC_PERCENT=N sets gc_percent for heaps that collect automatically
+  // (like Go's GOGC): a tuning knob for trying space against time without
+  // rebuilding the program.
+  if (const char* s = std::getenv("MOSS_GC_PERCENT"); s != nullptr && *s != '\0' && o.gc_percent >= 0) {
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (*end != '\0' || v < 0 || v > 100000) {
+      throw UsageError(std::string("moss: MOSS_GC_PERCENT is \"") + s + "\"; expected a whole number from 0 to 100000");
+    }
+    o.gc_percent = static_cast<int>(v);
+  }
   if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;
   // MOSS_HELPER_THREADS=N gives helper threads to mark-sweep heaps that did
   // not ask for a number (results must not change: the test suite runs

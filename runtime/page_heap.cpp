@@ -72,7 +72,7 @@ Span* PageHeap::free_span_at(const void* page) const {
 
 void PageHeap::insert_free(Span* span) {
   span->state = SpanState::free;
-  free_index_.insert(*span);
+  index_for(span).insert(*span);
   age_list_.push_back(*span);
   pagemap_.set(span->start, 1, span);
   pagemap_.set(span->end() - kPageSize, 1, span);
@@ -81,7 +81,8 @@ void PageHeap::insert_free(Span* span) {
 }
 
 void PageHeap::remove_free(Span* span) {
-  free_index_.erase(free_index_.iterator_to(*span));
+  FreeIndex& index = index_for(span);
+  index.erase(index.iterator_to(*span));
   age_list_.erase(age_list_.iterator_to(*span));
   free_pages_ -= span->pages;
   free_resident_pages_ -= span->resident_pages;
@@ -105,6 +106,7 @@ bool PageHeap::grow(std::size_t pages) {
   span->pages = bytes / kPageSize;
   span->dirty = false;
   span->resident_pages = 0;
+  span->released_tail = span->pages;  // never touched
   // A new region may abut an old one: coalesce like any freed span.
   if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
     remove_free(left);
@@ -121,27 +123,40 @@ bool PageHeap::grow(std::size_t pages) {
 Span* PageHeap::allocate(std::size_t pages, SpanState kind) {
   MOSS_ASSERT(pages > 0);
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = free_index_.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
-  if (it == free_index_.end()) {
+  // The best fit among spans with resident pages, else among released
+  // ones, else new address space.
+  auto best_fit = [this, pages]() -> Span* {
+    for (int resident = 1; resident >= 0; --resident) {
+      auto it = free_index_[resident].lower_bound(SpanFreeIndexKey::type{pages, nullptr});
+      if (it != free_index_[resident].end()) return &*it;
+    }
+    return nullptr;
+  };
+  Span* span = best_fit();
+  if (span == nullptr) {
     if (!grow(pages)) return nullptr;
-    it = free_index_.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
-    MOSS_ASSERT(it != free_index_.end());
+    span = best_fit();
+    MOSS_ASSERT(span != nullptr);
   }
-  Span* span = &*it;
   if (span->pages > pages) {
     Span* rest = new_record();
     if (rest == nullptr) return nullptr;
     rest->start = span->start + pages * kPageSize;
     rest->pages = span->pages - pages;
     rest->dirty = span->dirty;
-    rest->resident_pages = span->resident_pages > pages ? span->resident_pages - pages : 0;
+    // Counted as if the resident pages came first (they are what the low
+    // end, carved off first, was most likely made of) and never inside
+    // the released tail.
+    rest->released_tail = std::min(span->released_tail, rest->pages);
+    rest->resident_pages = std::min(span->resident_pages > pages ? span->resident_pages - pages : 0,
+                                    rest->pages - rest->released_tail);
     // The remainder keeps the original's place in the age list.
     auto pos = std::next(age_list_.iterator_to(*span));
     remove_free(span);
     span->resident_pages -= rest->resident_pages;
     span->pages = pages;
     rest->state = SpanState::free;
-    free_index_.insert(*rest);
+    index_for(rest).insert(*rest);
     age_list_.insert(pos, *rest);
     pagemap_.set(rest->start, 1, rest);
     pagemap_.set(rest->end() - kPageSize, 1, rest);
@@ -165,6 +180,7 @@ void PageHeap::free(Span* span) {
   span->state = SpanState::free;
   span->dirty = true;
   span->resident_pages = span->pages;
+  span->released_tail = 0;
   MOSS_ASSERT(!span->list_hook.is_linked());
   if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
     remove_free(left);
@@ -177,6 +193,7 @@ void PageHeap::free(Span* span) {
     remove_free(right);
     span->pages += right->pages;
     span->resident_pages += right->resident_pages;
+    span->released_tail = right->released_tail;
     delete_record(right);
   }
   insert_free(span);
@@ -185,11 +202,26 @@ void PageHeap::free(Span* span) {
 
 void PageHeap::release_span(Span* span) {
   if (span->resident_pages == 0) return;
+  free_index_[1].erase(free_index_[1].iterator_to(*span));
+  free_index_[0].insert(*span);
   os_release(span->start, span->bytes());
   released_bytes_ += span->resident_pages * kPageSize;
   free_resident_pages_ -= span->resident_pages;
   span->resident_pages = 0;
+  span->released_tail = span->pages;
   span->dirty = false;
+}
+
+void PageHeap::release_pages(Span* span, std::size_t pages) {
+  MOSS_ASSERT(pages < span->resident_pages && span->resident_pages + span->released_tail <= span->pages);
+  // The pages just below the released tail: the high end is carved last,
+  // so it is what the heap is least likely to need soon.
+  char* end = span->end() - span->released_tail * kPageSize;
+  os_release(end - pages * kPageSize, pages * kPageSize);
+  released_bytes_ += pages * kPageSize;
+  free_resident_pages_ -= pages;
+  span->resident_pages -= pages;
+  span->released_tail += pages;
 }
 
 void PageHeap::scavenge_locked() {
@@ -203,8 +235,17 @@ void PageHeap::scavenge_locked() {
   std::size_t limit = std::max({kMinRetainBytes, in_use / 10, by_goal}) / kPageSize;
   if (free_resident_pages_ <= limit) return;
   std::size_t target = limit * 3 / 4;
+  // Oldest first, and no more than the excess: a span (free neighbours
+  // coalesce into large ones) is released whole only if all of its
+  // resident pages must go, else just its top. Releasing whole spans
+  // overshoots, and the heap faults the pages straight back in.
   for (auto it = age_list_.begin(); it != age_list_.end() && free_resident_pages_ > target; ++it) {
-    release_span(&*it);
+    std::size_t excess = free_resident_pages_ - target;
+    if (it->resident_pages <= excess) {
+      release_span(&*it);
+    } else {
+      release_pages(&*it, excess);
+    }
   }
 }
 
@@ -222,24 +263,31 @@ PageHeapStats PageHeap::stats() const {
   s.free_resident_bytes = free_resident_pages_ * kPageSize;
   s.released_bytes = released_bytes_;
   s.resident_bytes = s.in_use_bytes + s.free_resident_bytes;
-  s.free_spans = free_index_.size();
+  s.free_spans = free_index_[0].size() + free_index_[1].size();
   return s;
 }
 
 const char* PageHeap::verify() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::size_t pages = 0, resident = 0;
-  if (free_index_.size() != age_list_.size()) return "free index and age list disagree in size";
-  for (const Span& s : free_index_) {
-    if (s.state != SpanState::free) return "a span in the free index is not free";
-    if (!s.age_hook.is_linked()) return "a free span is missing from the age list";
-    if (pagemap_.lookup(s.start) != &s) return "a free span's first page does not map to it";
-    if (pagemap_.lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
-    if (Span* left = free_span_at(s.start - kPageSize); left != nullptr && left->end() == s.start)
-      return "two free spans are neighbours (not coalesced)";
-    if (s.resident_pages > s.pages) return "a free span has more resident pages than pages";
-    pages += s.pages;
-    resident += s.resident_pages;
+  if (free_index_[0].size() + free_index_[1].size() != age_list_.size()) {
+    return "free index and age list disagree in size";
+  }
+  for (int k = 0; k < 2; ++k) {
+    for (const Span& s : free_index_[k]) {
+      if (s.state != SpanState::free) return "a span in the free index is not free";
+      if ((s.resident_pages != 0) != (k == 1)) return "a free span is in the wrong half of the free index";
+      if (!s.age_hook.is_linked()) return "a free span is missing from the age list";
+      if (pagemap_.lookup(s.start) != &s) return "a free span's first page does not map to it";
+      if (pagemap_.lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
+      if (Span* left = free_span_at(s.start - kPageSize); left != nullptr && left->end() == s.start)
+        return "two free spans are neighbours (not coalesced)";
+      if (s.resident_pages + s.released_tail > s.pages) {
+        return "a free span has more resident and released pages than pages";
+      }
+      pages += s.pages;
+      resident += s.resident_pages;
+    }
   }
   if (pages != free_pages_) return "free page count disagrees with the free spans";
   if (resident != free_resident_pages_) return "free resident page count disagrees with the free spans";

@@ -7,7 +7,11 @@
 //
 // Free spans sit in two intrusive structures:
 //  - the free-span index, a set ordered by (pages, address): best fit in
-//    O(log n), ties going to the lowest address;
+//    O(log n), ties going to the lowest address. It is kept as two sets,
+//    spans with resident pages and spans wholly returned to the OS, and
+//    allocation looks for a fit among the resident ones first: carving a
+//    released span while resident free pages sit idle would fault pages in
+//    for nothing and grow the resident set the scavenger then trims;
 //  - the age list, oldest-freed first: the scavenger releases from its head,
 //    so the pages freed most recently (the likeliest to be reused soon) stay
 //    resident.
@@ -102,13 +106,17 @@ class PageHeap {
   bool grow(std::size_t pages);
   void insert_free(Span* span);   // index, age list, pagemap ends
   void remove_free(Span* span);
-  void release_span(Span* span);
+  void release_span(Span* span);  // a free span, linked
+  // Returns `pages` (fewer than it holds) of span's resident pages.
+  void release_pages(Span* span, std::size_t pages);
   void scavenge_locked();
   Span* free_span_at(const void* page) const;
 
   mutable std::mutex mutex_;
   Pagemap pagemap_;
-  FreeIndex free_index_;
+  // [1]: free spans with resident pages; [0]: wholly released ones.
+  FreeIndex free_index_[2];
+  FreeIndex& index_for(const Span* span) { return free_index_[span->resident_pages != 0 ? 1 : 0]; }
   AgeList age_list_;
   Span* unused_records_ = nullptr;
   std::size_t reserved_bytes_ = 0;

@@ -79,6 +79,7 @@ struct Span {
   SpanState state = SpanState::free;
   bool dirty = false;             // free span: some pages may hold old data
   std::size_t resident_pages = 0; // free span: pages not yet returned to the OS
+  std::size_t released_tail = 0;  // free span: pages at its high end known returned
   FreeIndexHook free_index_hook;  // page heap: the free-span index
   ListHook age_hook;              // page heap: free spans, oldest freed first
   Span* next_unused = nullptr;    // span record pool

@@ -485,6 +485,40 @@ TEST_CASE("MOSS_GC picks the collector and rejects unknown names") {
   CHECK(moss::collector_from_env(moss::Collector::refcount) == moss::Collector::refcount);
 }
 
+TEST_CASE("MOSS_GC_PERCENT sets the pacing of heaps that collect automatically") {
+  auto collections_at = [](const char* percent) {
+    setenv("MOSS_GC_PERCENT", percent, 1);
+    moss::HeapOptions o;
+    o.min_heap_bytes = 1u << 20;
+    moss::Heap heap(o);
+    unsetenv("MOSS_GC_PERCENT");
+    Node* keep = make_list(heap, 40000);  // about 2 MiB live
+    make_garbage_counted(heap, 400000);
+    CHECK(list_sum(keep) == 39999L * 40000 / 2);
+    return heap.stats().collections;
+  };
+  std::uint64_t tight = collections_at("25");
+  std::uint64_t loose = collections_at("800");
+  CAPTURE(tight);
+  CAPTURE(loose);
+  if (!moss_test::stressed()) CHECK(tight > 2 * loose);
+  // A heap that turned automatic collection off is left alone.
+  setenv("MOSS_GC_PERCENT", "25", 1);
+  {
+    moss::HeapOptions o;
+    o.gc_percent = -1;
+    moss::Heap heap(o);
+    make_garbage_counted(heap, 100000);
+    CHECK(heap.stats().collections == 0);
+  }
+  for (const char* bad : {"abc", "-5", "12x", "1000001"}) {
+    CAPTURE(bad);
+    setenv("MOSS_GC_PERCENT", bad, 1);
+    CHECK_THROWS_AS(moss::Heap(), moss::UsageError);
+  }
+  unsetenv("MOSS_GC_PERCENT");
+}
+
 TEST_CASE("stress mode collects every N allocations") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));

@@ -9,12 +9,12 @@
 //
 //   workload=gcbench gc=ms size=16 wall_ms=412.3 peak_rss_mib=30.9
 //   collections=14 pause_p50_us=210.0 pause_p99_us=900.1 pause_max_us=950.2
-//   checksum=123456789
+//   gc_ms=120.4 checksum=123456789
 //
 // (one line, wrapped here). wall_ms times the workload only, with
 // steady_clock: the manager is set up before the clock starts and torn down
 // after it stops. peak_rss_mib is the process's peak resident set
-// (getrusage). Managers without collections print collections=0 and "na"
+// (getrusage). Managers without collections print collections=0 and "na" for the
 // pauses. The checksum is the same under every manager for the same
 // workload, size and iterations. binarytrees-local runs under ms and rc
 // only; asked for another manager, moss-bench says so and exits with 2.
@@ -184,11 +184,13 @@ int measure(const Options& o) {
   const GcReport report = manager.report();
   const double wall_ms = std::chrono::duration<double, std::milli>(stop - start).count();
   std::printf("workload=%s gc=%s size=%d wall_ms=%.1f peak_rss_mib=%.1f collections=%s pause_p50_us=%s "
-              "pause_p99_us=%s pause_max_us=%s checksum=%llu\n",
+              "pause_p99_us=%s pause_max_us=%s gc_ms=%s checksum=%llu\n",
               moss_bench::workload_name(o.workload), M::name, params.size, wall_ms, peak_rss_mib(),
               report.collections ? std::to_string(*report.collections).c_str() : "na",
               field(report.pause_p50_us).c_str(), field(report.pause_p99_us).c_str(),
-              field(report.pause_max_us).c_str(), static_cast<unsigned long long>(checksum));
+              field(report.pause_max_us).c_str(),
+              report.pause_total_us ? field(*report.pause_total_us / 1000.0).c_str() : "na",
+              static_cast<unsigned long long>(checksum));
   std::fflush(stdout);
   return 0;
 }

@@ -55,6 +55,9 @@ namespace moss_bench {
 struct GcReport {
   std::optional<std::uint64_t> collections;
   std::optional<double> pause_p50_us, pause_p99_us, pause_max_us;
+  // The sum of all pauses: the time the workload's thread spent on
+  // collection work (slices, terminations, full collections).
+  std::optional<double> pause_total_us;
 };
 
 // p50/p99/max of a set of pause durations (nearest-rank percentiles), for
@@ -62,7 +65,7 @@ struct GcReport {
 // empty when there were no pauses.
 inline void summarize_pauses(std::vector<double> pauses_us, GcReport& report) {
   if (pauses_us.empty()) {
-    report.pause_p50_us = report.pause_p99_us = report.pause_max_us = 0.0;
+    report.pause_p50_us = report.pause_p99_us = report.pause_max_us = report.pause_total_us = 0.0;
     return;
   }
   std::sort(pauses_us.begin(), pauses_us.end());
@@ -74,6 +77,9 @@ inline void summarize_pauses(std::vector<double> pauses_us, GcReport& report) {
   report.pause_p50_us = rank(0.50);
   report.pause_p99_us = rank(0.99);
   report.pause_max_us = pauses_us.back();
+  double total = 0;
+  for (double p : pauses_us) total += p;
+  report.pause_total_us = total;
 }
 
 // Keeps the compiler from proving that an allocation is never used (and so

@@ -124,6 +124,7 @@ class MossManager {
     r.pause_p50_us = s.pause_p50_us;
     r.pause_p99_us = s.pause_p99_us;
     r.pause_max_us = s.pause_max_us;
+    r.pause_total_us = s.pause_total_us;
     return r;
   }
 

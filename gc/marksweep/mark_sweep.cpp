@@ -230,6 +230,7 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t base_live_ = 0;
   std::uint64_t reported_goal_ = 0;
   double assist_ratio_ = 0;    // scan bytes owed per byte allocated
+  double span_overhead_ = 1.25;  // span bytes per paced payload byte (end_cycle)
   std::uint64_t cycle_work_ = 0;       // scan work done in this cycle
   std::uint64_t last_cycle_work_ = 0;  // and in the last complete one
   double debt_ = 0;
@@ -258,9 +259,11 @@ void MarkSweep::set_goal(std::uint64_t live) {
   goal_ = std::max<std::uint64_t>(o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth));
   std::uint64_t runway = goal_ - std::min(goal_, live);
   trigger_ = o.incremental ? live + runway * 7 / 10 : goal_;
-  // The goal counts payload bytes; spans hold a little more (slot rounding,
-  // partly filled spans).
-  report_goal(goal_ + goal_ / 4);
+  // The goal counts payload bytes; the page heap is told the span bytes it
+  // will take, so that the scavenger keeps resident the pages the next
+  // cycle reuses (telling it too little, it releases pages every cycle
+  // only for the heap to fault them back in).
+  report_goal(static_cast<std::uint64_t>(static_cast<double>(goal_) * span_overhead_));
   // Expect to scan about as much as was live last time; spread it over
   // the allocation between trigger and goal.
   std::uint64_t window = std::max<std::uint64_t>(goal_ - trigger_, 1u << 20);
@@ -365,7 +368,15 @@ void MarkSweep::begin_sweep() {
 }
 
 void MarkSweep::end_cycle() {
-  heap_.cache().reset_bytes_since_mark();
+  // Span bytes held at the end of the cycle (its peak: lazy sweeping has
+  // freed nothing yet) per payload byte the pacer counted: slot rounding,
+  // headers and partly filled spans.
+  SpanCache& cache = heap_.cache();
+  std::uint64_t paced = base_live_ + cache.bytes_since_mark();
+  if (paced >= (1u << 20)) {
+    span_overhead_ = std::clamp(static_cast<double>(cache.heap_bytes()) / static_cast<double>(paced), 1.25, 2.0);
+  }
+  cache.reset_bytes_since_mark();
   heap_.live_bytes = main_.bytes;
   heap_.live_objects = main_.objects;
   ++heap_.collections;

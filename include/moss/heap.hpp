@@ -50,6 +50,8 @@ struct HeapOptions {
   Collector collector = Collector::mark_sweep;
   // Pacing, like GOGC: the next cycle starts when the heap has grown to
   // live * (1 + gc_percent / 100). Negative turns automatic collection off.
+  // MOSS_GC_PERCENT=N sets it (0..100000) for heaps that leave it
+  // non-negative; another value is a UsageError when the heap is made.
   int gc_percent = 100;
   // Hard cap on the bytes of spans the heap may hold; 0 means no cap. A
   // request that would pass it forces a full collection first and throws
