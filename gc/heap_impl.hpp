@@ -103,7 +103,21 @@ class HeapImpl final : public SpanCacheOwner {
   // Explicit free (Heap::free): a live object start of this heap, or a
   // UsageError and nothing changes. (locate() finds live objects only, so
   // a second free of the same object is caught here too.)
+  // The common case (an object of a swept span, no collector hook, no
+  // finalizer to run) makes no call but a tail call, so it saves no
+  // registers; everything else is free_slow.
   MOSS_INLINE void free(void* object, bool run_finalizer) {
+    std::uint32_t i = 0;
+    Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
+    if (MOSS_UNLIKELY(s == nullptr || free_hook_)) return free_slow(object, run_finalizer);
+    const ObjectHeader* h = header_of(object);
+    if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 &&
+        (h->gc_state & kFinalizedBit) == 0) {
+      return free_slow(object, run_finalizer);
+    }
+    return cache_.free_located(s, i, object);
+  }
+  MOSS_NOINLINE void free_slow(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
     if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws

@@ -60,6 +60,12 @@ class PageHeap {
     PageHeap* h = instance_.load(std::memory_order_acquire);
     return MOSS_LIKELY(h != nullptr) ? *h : create();
   }
+  // The same once some heap exists (no creation path, so no call).
+  static PageHeap& existing() {
+    PageHeap* h = instance_.load(std::memory_order_acquire);
+    MOSS_ASSERT(h != nullptr);
+    return *h;
+  }
 
   // A span of exactly `pages` pages in state `kind` (small or large; the
   // caller finishes initialising it). Null if the OS refuses address space.

@@ -172,7 +172,24 @@ class SpanCache {
   MOSS_INLINE void free_located(Span* s, std::uint32_t i, void* payload) {
     release_object(s, i, payload);
     if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
-    refile_after_free(s);
+    return refile_after_free(s);  // a tail call
+  }
+  // The explicit free's common case, with no call in it: `payload` is the
+  // start of a live object in a span of this cache swept this cycle. Null
+  // when it is not, or when it might be but telling needs more (a span not
+  // yet swept): free_object then decides, and reports a bad pointer.
+  MOSS_INLINE Span* locate_start_fast(const void* payload, std::uint32_t& index) const {
+    Span* s = PageHeap::existing().lookup(payload);
+    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this ||
+        s->bits_gen.load(std::memory_order_acquire) != gen_) {
+      return nullptr;
+    }
+    const char* a = static_cast<const char*>(payload);
+    if (a < s->start || a >= s->end()) return nullptr;
+    std::uint32_t i = s->index_of(payload);
+    if (i >= s->slots || s->payload(i) != payload || !s->is_allocated(i)) return nullptr;
+    index = i;
+    return s;
   }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {
