@@ -131,7 +131,26 @@ class HeapImpl final : public SpanCacheOwner {
   }
 
   // Local scopes (gc/escape.cpp).
+  // Like allocate, the common case makes no call but tail calls.
   MOSS_INLINE void* allocate_local(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {
+    if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
+      std::uint32_t flags = TypeRegistry::flags(type);
+      std::size_t clear = 0;
+      void* p = cache_.try_allocate_scoped(scope, size_class_for_payload(bytes), (flags & type_leaf) != 0,
+                                           (flags & type_finalizable) != 0, clear);
+      if (MOSS_LIKELY(p != nullptr)) {
+        ObjectHeader* h = header_of(p);
+        h->type = type;
+        h->gc_state = kLocalBit | (site << kSiteShift);
+        ++local_objects;
+        if (MOSS_UNLIKELY(local_hooks_on_)) return hooked_local_allocation(p, bytes, clear);
+        if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
+        return p;
+      }
+    }
+    return allocate_local_slow(scope, type, bytes, site);
+  }
+  MOSS_NOINLINE void* allocate_local_slow(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {
     if (MOSS_UNLIKELY(!TypeRegistry::valid(type))) invalid_type(type);
     std::uint32_t flags = TypeRegistry::flags(type);
     bool noscan = (flags & type_leaf) != 0;
@@ -236,6 +255,11 @@ class HeapImpl final : public SpanCacheOwner {
     return object;
   }
   MOSS_NOINLINE void local_allocation_hooks(void* object, std::size_t bytes);
+  MOSS_NOINLINE void* hooked_local_allocation(void* object, std::size_t bytes, std::size_t clear) {
+    if (clear != 0) std::memset(object, 0, clear);
+    local_allocation_hooks(object, bytes);
+    return object;
+  }
   void sample(void* object, std::size_t bytes);
   std::uint64_t next_sample_interval();
   SiteCounters& site_counters(AllocSite& site);

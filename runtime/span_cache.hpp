@@ -133,12 +133,23 @@ class SpanCache {
   // The scope allocation fast path: like allocate_small, from the scope's
   // own current span. `finalizable` marks the span for the exit path.
   MOSS_INLINE void* allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
+    std::size_t clear = 0;
+    void* p = try_allocate_scoped(scope, cls, noscan, finalizable, clear);
+    if (MOSS_UNLIKELY(p == nullptr)) return refill_scoped(scope, cls, noscan, finalizable);
+    if (clear != 0) std::memset(p, 0, clear);
+    return p;
+  }
+  // The common case of allocate_scoped, with no call in it (as
+  // try_allocate_small for the heap's spans).
+  MOSS_INLINE void* try_allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable,
+                                        std::size_t& clear_bytes) {
     Span* s = scope.current[cls][noscan];
     std::uint32_t index = 0;
     void* p = s->take_from_cache(index);
-    if (MOSS_UNLIKELY(p == nullptr)) return refill_scoped(scope, cls, noscan, finalizable);
-    s->has_finalizable |= finalizable;
-    return finish(s, index, p);
+    if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
+    if (finalizable) s->has_finalizable = true;
+    clear_bytes = finish_but_large_clear(s, index, p);
+    return p;
   }
   void* allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable);
   // Frees one object (slot i) and nothing else: the header cleared, the
