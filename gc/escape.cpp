@@ -5,7 +5,8 @@
 //  1. Open (open_scope): a ScopeSpans record (reused from earlier scopes of
 //     the heap) is linked into the SpanCache at depth = the innermost open
 //     scope's depth + 1. The first open scope of a heap raises
-//     barrier_users, so every barriered store reaches write_barrier_slow.
+//     barrier_users (unless the heap still holds it from earlier scopes),
+//     so every barriered store takes the escape test.
 //  2. Allocation (allocate_local, inline): SpanCache::allocate_scoped takes a
 //     slot from the scope's own current span for the class (the same
 //     take_from_cache as the heap's fast path); the header gets kLocalBit
@@ -26,8 +27,11 @@
 //     b. debug builds scan the current stack above the scope object the
 //        same way (the contract in local_scope.hpp) and report a hit once;
 //     c. the collector forgets anything that might point at local objects
-//        (before_local_reclaim), the scope is unlinked and, if it was the
-//        last, barrier_users drops;
+//        (before_local_reclaim) and the scope is unlinked. The heap keeps
+//        its hold on barrier_users when its last scope closes, and lets go
+//        at its next span refill with no scope open (an atomic
+//        read-modify-write on every outermost open and close cost tiny
+//        scopes a third of their time);
 //     d. each span of the scope is disposed of: a span with no escaped
 //        object, no finalizable object and (under refcount) no counts to
 //        give back is released wholesale (kept for the next scope or given
@@ -173,7 +177,10 @@ ScopeSpans* HeapImpl::open_scope() {
   std::uint32_t depth = open_scopes_.empty() ? 1 : open_scopes_.back()->depth + 1;
   cache_.begin_scope(*scope, depth);
   open_scopes_.push_back(scope);
-  if (open_scopes_.size() == 1) barrier_users.fetch_add(1, std::memory_order_relaxed);
+  if (!scope_barrier_held_) {
+    barrier_users.fetch_add(1, std::memory_order_relaxed);
+    scope_barrier_held_ = true;
+  }
   return scope;
 }
 
@@ -181,7 +188,12 @@ void HeapImpl::release_scope_record(ScopeSpans* scope) {
   std::erase(open_scopes_, scope);
   cache_.end_scope(*scope);
   free_scope_records_.push_back(scope);
-  if (open_scopes_.empty()) barrier_users.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void HeapImpl::drop_scope_barrier() {
+  if (!scope_barrier_held_ || !open_scopes_.empty()) return;
+  barrier_users.fetch_sub(1, std::memory_order_relaxed);
+  scope_barrier_held_ = false;
 }
 
 void HeapImpl::abandon_scope(ScopeSpans* scope) {

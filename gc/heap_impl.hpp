@@ -267,6 +267,7 @@ class HeapImpl final : public SpanCacheOwner {
   void escape_scope_stacks(const ScopeSpans& scope, const void* scope_object);
   void abandon_scope(ScopeSpans* scope);
   void release_scope_record(ScopeSpans* scope);
+  void drop_scope_barrier();
 
   HeapOptions options_;
   SpanCache cache_;
@@ -282,6 +283,10 @@ class HeapImpl final : public SpanCacheOwner {
   bool local_hooks_on_ = false;
   // Local scopes: the open ones, innermost last, and records for reuse.
   std::vector<ScopeSpans*> open_scopes_;
+  // Whether this heap holds barrier_users for its scopes: taken by the
+  // first scope to open, kept after the last closes, given back by
+  // drop_scope_barrier at a span refill with no scope open (and at death).
+  bool scope_barrier_held_ = false;
   std::vector<std::unique_ptr<ScopeSpans>> scope_records_;
   std::vector<ScopeSpans*> free_scope_records_;
   std::vector<void*> escape_work_;

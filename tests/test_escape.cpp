@@ -176,6 +176,38 @@ TEST_CASE("a scope reuses its spans: repeated scopes do not grow the heap") {
   }
 }
 
+TEST_CASE("a heap keeps the barrier on between scopes and lets go once it allocates without one") {
+  // Mark-sweep only: a refcount heap holds the barrier for its own sake.
+  moss::HeapOptions o = opts(moss::Collector::mark_sweep);
+  o.gc_percent = -1;  // no marking (which turns the barrier on) meanwhile
+  const std::uint32_t idle = moss::detail::barrier_users.load();
+  {
+    moss::Heap heap(o);
+    CHECK(moss::detail::barrier_users.load() == idle);
+    {
+      moss::LocalScope scope(heap);
+      CHECK(moss::detail::barrier_users.load() == idle + 1);
+      fill_scope(scope, 2, 10, 0);
+    }
+    // Closing the last scope keeps the hold (a scope reopened soon pays no
+    // atomic update), and a new scope reuses it.
+    CHECK(moss::detail::barrier_users.load() == idle + 1);
+    {
+      moss::LocalScope scope(heap);
+      CHECK(moss::detail::barrier_users.load() == idle + 1);
+    }
+    // Heap allocation past a span with no scope open gives it back.
+    for (int i = 0; i < 20000; ++i) moss::make<Node>(heap, i);
+    CHECK(moss::detail::barrier_users.load() == idle);
+    {
+      moss::LocalScope scope(heap);
+      CHECK(moss::detail::barrier_users.load() == idle + 1);
+    }
+  }
+  // A heap that dies holding it gives it back too.
+  CHECK(moss::detail::barrier_users.load() == idle);
+}
+
 TEST_CASE("a local object stored into a heap object escapes with the local objects it reaches") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));
