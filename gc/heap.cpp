@@ -50,7 +50,7 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   // The holder costs a lookup: only escape checks need it here (a collector
   // that wants it finds it itself).
   void* holder = nullptr;
-  if (local) {
+  if (local && !heap->store_stays_in_scope(slot, value)) {
     holder = heap->cache().find_object(slot);
     heap->escape_local_on_store(holder, value);
   }
