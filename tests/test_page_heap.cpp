@@ -63,6 +63,16 @@ TEST_CASE("freed neighbours coalesce into one free span") {
   CHECK(joined->end() >= base + 30 * kPageSize);
 }
 
+namespace {
+// Frees one span of `live`, chosen at random, and forgets it.
+void free_one_at_random(PageHeap& ph, std::vector<Span*>& live, std::mt19937& rng) {
+  std::size_t i = rng() % live.size();
+  ph.free(live[i]);
+  live[i] = live.back();
+  live.pop_back();
+}
+}  // namespace
+
 TEST_CASE("randomized span allocation and free keeps the free-span index consistent") {
   PageHeap& ph = PageHeap::instance();
   std::mt19937 rng(42);
@@ -79,10 +89,7 @@ TEST_CASE("randomized span allocation and free keeps the free-span index consist
       }
       live.push_back(s);
     } else {
-      std::size_t i = rng() % live.size();
-      ph.free(live[i]);
-      live[i] = live.back();
-      live.pop_back();
+      free_one_at_random(ph, live, rng);
     }
     if (step % 500 == 0) REQUIRE(ph.verify() == nullptr);
   }
@@ -108,10 +115,7 @@ TEST_CASE("random traffic past the retain limit keeps the scavenger's accounting
       for (std::size_t k = 0; k < pages; ++k) s->start[k * kPageSize] = 1;
       live.push_back(s);
     } else {
-      std::size_t i = rng() % live.size();
-      ph.free(live[i]);
-      live[i] = live.back();
-      live.pop_back();
+      free_one_at_random(ph, live, rng);
     }
     if (step % 300 == 299) ph.release_all();
     if (step % 25 == 0) REQUIRE(ph.verify() == nullptr);
