@@ -29,6 +29,7 @@ SpanCache::SpanCache(SpanCacheOwner& owner)
     : owner_(owner), id_(next_cache_id.fetch_add(1, std::memory_order_relaxed)) {
   gen_ = generation(id_, epoch_);
   prev_gen_ = generation(id_, epoch_ - 1);
+  PageHeap::instance();  // exists from here on: lookups use existing()
   for (auto& row : current_) {
     row[0] = &empty_span_;
     row[1] = &empty_span_;

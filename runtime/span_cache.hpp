@@ -209,11 +209,11 @@ class SpanCache {
     return s != nullptr ? s->payload(i) : nullptr;
   }
   // The span of a live object of this cache (no checks beyond MOSS_ASSERT).
-  Span* span_of(const void* payload) const { return PageHeap::instance().lookup(payload); }
+  Span* span_of(const void* payload) const { return PageHeap::existing().lookup(payload); }
   // The span and slot of `address` if it is inside a live object of this
   // cache (the marker's entry point). Returns null otherwise.
   MOSS_INLINE Span* locate(const void* address, std::uint32_t& index) const {
-    Span* s = PageHeap::instance().lookup(address);
+    Span* s = PageHeap::existing().lookup(address);
     // Only this cache's in-use spans have this owner; a stale pagemap entry
     // inside a free span may name a reused record, hence the bounds check.
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
