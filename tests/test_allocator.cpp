@@ -132,6 +132,18 @@ TEST_CASE("find_object resolves exact and interior pointers and rejects everythi
   CHECK(heap.find_object(large + 150000) == nullptr);
 }
 
+TEST_CASE("a heap that never allocated answers lookups and rejects frees") {
+  // Lookups and frees go to the page heap without a creation path, so the
+  // heap itself must have made sure it exists.
+  moss::Heap heap(manual());
+  int on_stack = 0;
+  CHECK(heap.find_object(&on_stack) == nullptr);
+  CHECK_THROWS_AS(heap.free(&on_stack), moss::UsageError);
+  CHECK_THROWS_AS(heap.free(nullptr), moss::UsageError);
+  heap.verify();
+  CHECK(heap.stats().freed_objects == 0);
+}
+
 TEST_CASE("freeing anything but a live object start is a UsageError and changes nothing") {
   moss::Heap heap(manual());
   auto* p = static_cast<char*>(heap.allocate(leaf_type(), 64));
