@@ -322,7 +322,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
         ObjectHeader* h = header_of(p);
         if ((h->gc_state & kLocalBit) == 0) continue;  // escaped: stays
         if (free_hook_) collector_->before_explicit_free(p);
-        if ((TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0) {
+        if (finalizer_pending(p)) {
           finalize(p);
           // A finalizer that made the object escape (against the rules)
           // gets to keep it.

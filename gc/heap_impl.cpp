@@ -218,7 +218,7 @@ void HeapImpl::allocation_slow_path(std::size_t bytes) {
   // Collector work and finalizers need stack: a coroutine about to overflow
   // gets a clean StackOverflow here rather than in the middle of a cycle.
   check_stack(kCollectorStackReserve);
-  if (scope_barrier_held_ && open_scopes_.empty()) drop_scope_barrier();
+  drop_scope_barrier();
   if (!cache_.finalize_queue().empty()) run_finalizers();
   std::uint64_t before = collections;
   collector_->allocation_slow_path(bytes);

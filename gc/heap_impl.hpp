@@ -109,10 +109,7 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void free(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
-    if (MOSS_UNLIKELY(s == nullptr || free_hook_)) return free_slow(object, run_finalizer);
-    const ObjectHeader* h = header_of(object);
-    if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 &&
-        (h->gc_state & kFinalizedBit) == 0) {
+    if (MOSS_UNLIKELY(s == nullptr || free_hook_ || (run_finalizer && finalizer_pending(object)))) {
       return free_slow(object, run_finalizer);
     }
     return cache_.free_located(s, i, object);
@@ -122,12 +119,13 @@ class HeapImpl final : public SpanCacheOwner {
     Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
     if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
     if (MOSS_UNLIKELY(free_hook_)) collector_->before_explicit_free(object);
-    ObjectHeader* h = header_of(object);
-    if (run_finalizer && (TypeRegistry::flags(h->type) & type_finalizable) != 0 &&
-        (h->gc_state & kFinalizedBit) == 0) {
-      this->finalize(object);
-    }
+    if (run_finalizer && finalizer_pending(object)) this->finalize(object);
     cache_.free_located(s, i, object);
+  }
+  // Whether `object`, a live object, has a finalizer that has not run.
+  static bool finalizer_pending(const void* object) {
+    const ObjectHeader* h = header_of(object);
+    return (TypeRegistry::flags(h->type) & type_finalizable) != 0 && (h->gc_state & kFinalizedBit) == 0;
   }
 
   // Local scopes (gc/escape.cpp).

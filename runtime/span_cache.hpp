@@ -114,13 +114,7 @@ class SpanCache {
   // with inline stores is left for the caller to clear: `clear_bytes` says
   // how much (0: nothing to do).
   MOSS_INLINE void* try_allocate_small(std::size_t cls, bool noscan, bool finalizable, std::size_t& clear_bytes) {
-    Span* s = current_[cls][noscan];
-    std::uint32_t index = 0;
-    void* p = s->take_from_cache(index);
-    if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
-    if (finalizable) s->has_finalizable = true;
-    clear_bytes = finish_but_large_clear(s, index, p);
-    return p;
+    return try_take(current_[cls][noscan], finalizable, clear_bytes);
   }
   void* allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable);
 
@@ -143,13 +137,7 @@ class SpanCache {
   // try_allocate_small for the heap's spans).
   MOSS_INLINE void* try_allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable,
                                         std::size_t& clear_bytes) {
-    Span* s = scope.current[cls][noscan];
-    std::uint32_t index = 0;
-    void* p = s->take_from_cache(index);
-    if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
-    if (finalizable) s->has_finalizable = true;
-    clear_bytes = finish_but_large_clear(s, index, p);
-    return p;
+    return try_take(scope.current[cls][noscan], finalizable, clear_bytes);
   }
   void* allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable);
   // Frees one object (slot i) and nothing else: the header cleared, the
@@ -195,9 +183,7 @@ class SpanCache {
         s->bits_gen.load(std::memory_order_acquire) != gen_) {
       return nullptr;
     }
-    const char* a = static_cast<const char*>(payload);
-    if (a < s->start || a >= s->end()) return nullptr;
-    std::uint32_t i = s->index_of(payload);
+    std::uint32_t i = slot_in(s, payload);
     if (i >= s->slots || s->payload(i) != payload || !s->is_allocated(i)) return nullptr;
     index = i;
     return s;
@@ -219,12 +205,16 @@ class SpanCache {
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
     return locate_in(s, address, index);
   }
+  // The slot of `s` holding `address`, or s->slots if it is outside them.
+  static std::uint32_t slot_in(const Span* s, const void* address) {
+    const char* a = static_cast<const char*>(address);
+    if (a < s->start || a >= s->end()) return s->slots;
+    return s->index_of(address);
+  }
   // The rest of locate() once the page heap has named `s`, a span of this
   // cache, for `address`.
   MOSS_INLINE Span* locate_in(Span* s, const void* address, std::uint32_t& index) const {
-    const char* a = static_cast<const char*>(address);
-    if (a < s->start || a >= s->end()) return nullptr;
-    std::uint32_t i = s->index_of(address);
+    std::uint32_t i = slot_in(s, address);
     if (i >= s->slots) return nullptr;
     // In a span not yet swept this cycle, the last marking decides; with
     // background sweeping the span is swept first (or its sweeper awaited),
@@ -314,6 +304,16 @@ class SpanCache {
   const char* verify() const;
 
  private:
+  // Both try_allocate paths: a slot from current span `s`'s free cache,
+  // finished but for a large payload's clearing (`clear_bytes`), or null.
+  MOSS_INLINE void* try_take(Span* s, bool finalizable, std::size_t& clear_bytes) {
+    std::uint32_t index = 0;
+    void* p = s->take_from_cache(index);
+    if (MOSS_UNLIKELY(p == nullptr)) return nullptr;
+    if (finalizable) s->has_finalizable = true;
+    clear_bytes = finish_but_large_clear(s, index, p);
+    return p;
+  }
   // A slot just taken from s's cache becomes an object: black while
   // marking, unpoisoned, counted, its payload cleared if the span needs it.
   MOSS_INLINE void* finish(Span* s, std::uint32_t index, void* p) {
