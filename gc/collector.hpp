@@ -17,33 +17,23 @@
 #include <cstdint>
 
 #include "moss/member.hpp"
+#include "runtime/barrier.hpp"
 
 namespace moss::detail {
 
 class HeapImpl;
 struct Span;
 
-// collector_barrier_users (moss/member.hpp): how many of barrier_users are
-// collectors (a heap that is marking, a refcount heap) rather than open
-// local scopes. While it is zero the barrier only has escapes to look for,
-// and a store whose value is not scope-local is a plain store (decided
-// inline, from the value's header).
+// collector_barrier_users (runtime/barrier.hpp): how many collectors (a
+// heap that is marking, a refcount heap) need the barrier; while it is zero
+// the barrier only has escapes to look for.
 //
 // slot_barrier_users: how many of those need to know where a store goes
 // (refcount counts heap-to-heap references only). While it is zero, every
 // collector at work is a marking heap, whose barrier needs only the stored
 // value: the slow path then skips finding the slot's heap.
-extern std::atomic<std::uint32_t> slot_barrier_users;
-inline void collector_barrier_on(bool needs_slot) {
-  if (needs_slot) slot_barrier_users.fetch_add(1, std::memory_order_relaxed);
-  collector_barrier_users.fetch_add(1, std::memory_order_relaxed);
-  barrier_users.fetch_add(1, std::memory_order_relaxed);
-}
-inline void collector_barrier_off(bool needs_slot) {
-  barrier_users.fetch_sub(1, std::memory_order_relaxed);
-  collector_barrier_users.fetch_sub(1, std::memory_order_relaxed);
-  if (needs_slot) slot_barrier_users.fetch_sub(1, std::memory_order_relaxed);
-}
+inline void collector_barrier_on(bool needs_slot) { change_barrier_users(1, needs_slot ? 1 : 0, 0); }
+inline void collector_barrier_off(bool needs_slot) { change_barrier_users(-1, needs_slot ? -1 : 0, 0); }
 
 class CollectorBase {
  public:

@@ -5,8 +5,9 @@
 //  1. Open (open_scope): a ScopeSpans record (reused from earlier scopes of
 //     the heap) is linked into the SpanCache at depth = the innermost open
 //     scope's depth + 1. The first open scope of a heap raises
-//     barrier_users (unless the heap still holds it from earlier scopes),
-//     so every barriered store takes the escape test.
+//     scope_barrier_users (unless the heap still holds it from earlier
+//     scopes): the barrier then sends stores of values in the scope zone
+//     (runtime/barrier.hpp) to its slow path, which tests the header.
 //  2. Allocation (allocate_local, inline): SpanCache::allocate_scoped takes a
 //     slot from the scope's own current span for the class (the same
 //     take_from_cache as the heap's fast path); the header gets kLocalBit
@@ -28,7 +29,7 @@
 //        same way (the contract in local_scope.hpp) and report a hit once;
 //     c. the collector forgets anything that might point at local objects
 //        (before_local_reclaim) and the scope is unlinked. The heap keeps
-//        its hold on barrier_users when its last scope closes, and lets go
+//        its hold on scope_barrier_users when its last scope closes, and lets go
 //        at its next span refill with no scope open (an atomic
 //        read-modify-write on every outermost open and close cost tiny
 //        scopes a third of their time);
@@ -51,6 +52,7 @@
 #include "gc/roots.hpp"
 #include "moss/local_scope.hpp"
 #include "moss/member.hpp"
+#include "runtime/barrier.hpp"
 #include "runtime/escape/sites.hpp"
 
 namespace moss {
@@ -178,7 +180,7 @@ ScopeSpans* HeapImpl::open_scope() {
   cache_.begin_scope(*scope, depth);
   open_scopes_.push_back(scope);
   if (!scope_barrier_held_) {
-    barrier_users.fetch_add(1, std::memory_order_relaxed);
+    change_barrier_users(0, 0, 1);
     scope_barrier_held_ = true;
   }
   return scope;
@@ -192,7 +194,7 @@ void HeapImpl::release_scope_record(ScopeSpans* scope) {
 
 void HeapImpl::drop_scope_barrier() {
   if (!scope_barrier_held_ || !open_scopes_.empty()) return;
-  barrier_users.fetch_sub(1, std::memory_order_relaxed);
+  change_barrier_users(0, 0, -1);
   scope_barrier_held_ = false;
 }
 

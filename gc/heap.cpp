@@ -13,10 +13,6 @@ namespace moss {
 
 namespace detail {
 
-std::atomic<std::uint32_t> barrier_users{0};
-std::atomic<std::uint32_t> collector_barrier_users{0};
-std::atomic<std::uint32_t> slot_barrier_users{0};
-
 namespace {
 // The barrier's slow path for either kind of slot (Member values are null or
 // object starts): escapes first, then the collector's barrier (which
@@ -150,12 +146,10 @@ void Heap::write(void* holder, void** slot, void* value) {
       reinterpret_cast<char*>(slot) + sizeof(void*) > static_cast<char*>(holder) + detail::SpanCache::payload_size(span)) {
     throw UsageError("moss: Heap::write: the slot is not an aligned word inside the holder");
   }
-  if (detail::barrier_users.load(std::memory_order_relaxed) != 0) {
-    if (h.scopes_open()) h.escape_on_store(holder, value);
-    if (detail::collector_barrier_users.load(std::memory_order_relaxed) != 0) {
-      h.collector().write_barrier(holder, slot, value);
-      return;
-    }
+  if (h.scopes_open()) h.escape_on_store(holder, value);
+  if (detail::collector_barrier_users.load(std::memory_order_relaxed) != 0) {
+    h.collector().write_barrier(holder, slot, value);
+    return;
   }
   *slot = value;  // no heap in the process is marking or counting
 }

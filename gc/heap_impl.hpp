@@ -297,7 +297,7 @@ class HeapImpl final : public SpanCacheOwner {
   bool local_hooks_on_ = false;
   // Local scopes: the open ones, innermost last, and records for reuse.
   std::vector<ScopeSpans*> open_scopes_;
-  // Whether this heap holds barrier_users for its scopes: taken by the
+  // Whether this heap holds scope_barrier_users for its scopes: taken by the
   // first scope to open, kept after the last closes, given back by
   // drop_scope_barrier at a span refill with no scope open (and at death).
   bool scope_barrier_held_ = false;

@@ -16,10 +16,11 @@ void assert_fail(const char* condition, const char* file, int line) {
   std::abort();
 }
 
-void* os_reserve(std::size_t size, std::size_t alignment) {
-  // Over-reserve by the alignment and trim both ends.
+void* os_reserve(std::size_t size, std::size_t alignment, void* hint) {
+  // Over-reserve by the alignment and trim both ends. (At an aligned hint
+  // that is free, the head trims to nothing.)
   std::size_t padded = size + alignment;
-  void* raw = mmap(nullptr, padded, PROT_READ | PROT_WRITE,
+  void* raw = mmap(hint, padded, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   auto start = reinterpret_cast<std::uintptr_t>(raw);

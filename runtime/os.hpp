@@ -14,8 +14,10 @@
 namespace moss::detail {
 
 // Reserves `size` bytes aligned to `alignment` (a power of two). Returns
-// null if the kernel refuses.
-void* os_reserve(std::size_t size, std::size_t alignment);
+// null if the kernel refuses. A non-null `hint` (aligned) is where the
+// reservation should go if that range is free; the kernel places it
+// elsewhere if not, so callers check what they got.
+void* os_reserve(std::size_t size, std::size_t alignment, void* hint = nullptr);
 // Unmaps a reservation (or part of one).
 void os_unmap(void* address, std::size_t size);
 // Gives the pages back to the kernel; they read as zero afterwards.

@@ -5,7 +5,12 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <new>
+#include <string>
+
+#include "moss/errors.hpp"
 
 #include "runtime/os.hpp"
 
@@ -31,6 +36,13 @@ PageHeap& PageHeap::create() {
     return true;
   }();
   (void)fork_handlers;
+  if (const char* zone = std::getenv("MOSS_SCOPE_ZONE"); zone != nullptr && *zone != '\0') {
+    if (std::strcmp(zone, "off") == 0) {
+      lose_scope_zone();
+    } else if (std::strcmp(zone, "on") != 0) {
+      throw UsageError(std::string("moss: MOSS_SCOPE_ZONE=") + zone + " is neither on nor off");
+    }
+  }
   return *heap;
 }
 
@@ -57,14 +69,15 @@ void PageHeap::delete_record(Span* span) {
   span->start = nullptr;
   span->pages = 0;
   span->state = SpanState::free;
+  span->zone = Zone::heap;
   span->owner.store(nullptr, std::memory_order_relaxed);
   span->next_unused = unused_records_;
   unused_records_ = span;
 }
 
-Span* PageHeap::free_span_at(const void* page) const {
+Span* PageHeap::free_span_at(const void* page, Zone zone) const {
   Span* s = pagemap_.lookup(page);
-  if (s == nullptr || s->state != SpanState::free) return nullptr;
+  if (s == nullptr || s->state != SpanState::free || s->zone != zone) return nullptr;
   const char* p = static_cast<const char*>(page);
   if (p < s->start || p >= s->end()) return nullptr;
   return s;
@@ -88,27 +101,37 @@ void PageHeap::remove_free(Span* span) {
   free_resident_pages_ -= span->resident_pages;
 }
 
-bool PageHeap::grow(std::size_t pages) {
+std::optional<Zone> PageHeap::grow(std::size_t pages, Zone zone) {
   std::size_t bytes = (pages * kPageSize + kArenaSize - 1) & ~(kArenaSize - 1);
-  void* region = os_reserve(bytes, kArenaSize);
-  if (region == nullptr) return false;
+  std::uintptr_t& next = next_arena_[static_cast<int>(zone)];
+  void* region = os_reserve(bytes, kArenaSize, reinterpret_cast<void*>(next));
+  if (region == nullptr) return std::nullopt;
+  auto address = reinterpret_cast<std::uintptr_t>(region);
+  if (zone == Zone::scope && address < scope_zone_floor()) {
+    // The kernel put it below the floor: an ordinary arena, and scope spans
+    // come from anywhere from now on.
+    lose_scope_zone();
+    zone = Zone::heap;
+  }
+  if (address == next) next += bytes;  // the next arena goes right above
   if (!pagemap_.ensure(region, bytes)) {
     os_unmap(region, bytes);
-    return false;
+    return std::nullopt;
   }
   Span* span = new_record();
   if (span == nullptr) {
     os_unmap(region, bytes);
-    return false;
+    return std::nullopt;
   }
   reserved_bytes_ += bytes;
   span->start = static_cast<char*>(region);
   span->pages = bytes / kPageSize;
+  span->zone = zone;
   span->dirty = false;
   span->resident_pages = 0;
   span->released_tail = span->pages;  // never touched
   // A new region may abut an old one: coalesce like any freed span.
-  if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
+  if (Span* left = free_span_at(span->start - kPageSize, zone); left != nullptr && left->end() == span->start) {
     remove_free(left);
     span->start = left->start;
     span->pages += left->pages;
@@ -117,25 +140,30 @@ bool PageHeap::grow(std::size_t pages) {
     delete_record(left);
   }
   insert_free(span);
-  return true;
+  return zone;
 }
 
-Span* PageHeap::allocate(std::size_t pages, SpanState kind) {
+Span* PageHeap::best_fit(std::size_t pages, Zone zone) {
+  // Among spans with resident pages first, then among released ones.
+  for (int resident = 1; resident >= 0; --resident) {
+    FreeIndex& index = free_index_[static_cast<int>(zone)][resident];
+    auto it = index.lower_bound(SpanFreeIndexKey::type{pages, nullptr});
+    if (it != index.end()) return &*it;
+  }
+  return nullptr;
+}
+
+Span* PageHeap::allocate(std::size_t pages, SpanState kind, Zone zone) {
   MOSS_ASSERT(pages > 0);
   std::lock_guard<std::mutex> lock(mutex_);
-  // The best fit among spans with resident pages, else among released
-  // ones, else new address space.
-  auto best_fit = [this, pages]() -> Span* {
-    for (int resident = 1; resident >= 0; --resident) {
-      auto it = free_index_[resident].lower_bound(SpanFreeIndexKey::type{pages, nullptr});
-      if (it != free_index_[resident].end()) return &*it;
-    }
-    return nullptr;
-  };
-  Span* span = best_fit();
+  // Without a scope zone, scope spans are ordinary ones.
+  if (zone == Zone::scope && scope_zone_floor() == 0) zone = Zone::heap;
+  // The best fit in the zone, else new address space.
+  Span* span = best_fit(pages, zone);
   if (span == nullptr) {
-    if (!grow(pages)) return nullptr;
-    span = best_fit();
+    std::optional<Zone> got = grow(pages, zone);
+    if (!got) return nullptr;
+    span = best_fit(pages, *got);
     MOSS_ASSERT(span != nullptr);
   }
   if (span->pages > pages) {
@@ -144,6 +172,7 @@ Span* PageHeap::allocate(std::size_t pages, SpanState kind) {
     rest->start = span->start + pages * kPageSize;
     rest->pages = span->pages - pages;
     rest->dirty = span->dirty;
+    rest->zone = span->zone;
     // Counted as if the resident pages came first (they are what the low
     // end, carved off first, was most likely made of) and never inside
     // the released tail.
@@ -182,14 +211,14 @@ void PageHeap::free(Span* span) {
   span->resident_pages = span->pages;
   span->released_tail = 0;
   MOSS_ASSERT(!span->list_hook.is_linked());
-  if (Span* left = free_span_at(span->start - kPageSize); left != nullptr && left->end() == span->start) {
+  if (Span* left = free_span_at(span->start - kPageSize, span->zone); left != nullptr && left->end() == span->start) {
     remove_free(left);
     span->start = left->start;
     span->pages += left->pages;
     span->resident_pages += left->resident_pages;
     delete_record(left);
   }
-  if (Span* right = free_span_at(span->end()); right != nullptr && right->start == span->end()) {
+  if (Span* right = free_span_at(span->end(), span->zone); right != nullptr && right->start == span->end()) {
     remove_free(right);
     span->pages += right->pages;
     span->resident_pages += right->resident_pages;
@@ -202,8 +231,9 @@ void PageHeap::free(Span* span) {
 
 void PageHeap::release_span(Span* span) {
   if (span->resident_pages == 0) return;
-  free_index_[1].erase(free_index_[1].iterator_to(*span));
-  free_index_[0].insert(*span);
+  FreeIndex* zone_index = free_index_[static_cast<int>(span->zone)];
+  zone_index[1].erase(zone_index[1].iterator_to(*span));
+  zone_index[0].insert(*span);
   os_release(span->start, span->bytes());
   released_bytes_ += span->resident_pages * kPageSize;
   free_resident_pages_ -= span->resident_pages;
@@ -263,24 +293,34 @@ PageHeapStats PageHeap::stats() const {
   s.free_resident_bytes = free_resident_pages_ * kPageSize;
   s.released_bytes = released_bytes_;
   s.resident_bytes = s.in_use_bytes + s.free_resident_bytes;
-  s.free_spans = free_index_[0].size() + free_index_[1].size();
+  s.free_spans = free_span_count();
   return s;
+}
+
+std::size_t PageHeap::free_span_count() const {
+  std::size_t n = 0;
+  for (const auto& zone : free_index_) n += zone[0].size() + zone[1].size();
+  return n;
 }
 
 const char* PageHeap::verify() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::size_t pages = 0, resident = 0;
-  if (free_index_[0].size() + free_index_[1].size() != age_list_.size()) {
-    return "free index and age list disagree in size";
-  }
-  for (int k = 0; k < 2; ++k) {
-    for (const Span& s : free_index_[k]) {
+  if (free_span_count() != age_list_.size()) return "free index and age list disagree in size";
+  std::uintptr_t floor = scope_zone_floor();
+  for (int k = 0; k < 4; ++k) {
+    int zone = k / 2, half = k % 2;
+    for (const Span& s : free_index_[zone][half]) {
       if (s.state != SpanState::free) return "a span in the free index is not free";
-      if ((s.resident_pages != 0) != (k == 1)) return "a free span is in the wrong half of the free index";
+      if ((s.resident_pages != 0) != (half == 1)) return "a free span is in the wrong half of the free index";
+      if (static_cast<int>(s.zone) != zone) return "a free span is in another zone's index";
+      if (s.zone == Zone::scope && reinterpret_cast<std::uintptr_t>(s.start) < floor) {
+        return "a scope-zone span lies below the scope zone's floor";
+      }
       if (!s.age_hook.is_linked()) return "a free span is missing from the age list";
       if (pagemap_.lookup(s.start) != &s) return "a free span's first page does not map to it";
       if (pagemap_.lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
-      if (Span* left = free_span_at(s.start - kPageSize); left != nullptr && left->end() == s.start)
+      if (Span* left = free_span_at(s.start - kPageSize, s.zone); left != nullptr && left->end() == s.start)
         return "two free spans are neighbours (not coalesced)";
       if (s.resident_pages + s.released_tail > s.pages) {
         return "a free span has more resident and released pages than pages";

@@ -18,6 +18,18 @@
 // Allocation carves from the low end of the best-fitting span; the rest
 // stays free. A free span coalesces with free neighbours on both sides.
 //
+// Zones: spans for local scopes come from arenas of their own, placed at or
+// above kScopeZoneBase, while ordinary arenas are placed upward from
+// kHeapZoneBase, below it (runtime/barrier.hpp: the barrier tells a value
+// that may be scope-local by its address alone). Each zone has its own
+// free-span index, and spans of different zones never coalesce; the age
+// list and the scavenger serve both. A span keeps its zone for life
+// (a scope span adopted by the heap stays in the scope zone until freed).
+// If the kernel places a scope arena below the floor (placement is a hint,
+// and sanitizers or other mappings may take the range), or
+// MOSS_SCOPE_ZONE=off is set, the arena is used as an ordinary one and
+// scope spans come from the ordinary zone from then on (lose_scope_zone).
+//
 // Retain policy: the page heap keeps free-but-resident pages while the
 // resident total stays within 10% over the sum of the heaps' goals (the size
 // each heap's pacer lets it reach before collecting: pages freed by a sweep
@@ -36,7 +48,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
+#include "runtime/barrier.hpp"
 #include "runtime/pagemap.hpp"
 #include "runtime/span.hpp"
 
@@ -72,7 +86,9 @@ class PageHeap {
   // `dirty` is set when its pages may hold old data. The page heap owns a
   // span's `state`, `start` and `pages`: they change only under its lock,
   // since it reads them for any neighbour, whoever owns that.
-  Span* allocate(std::size_t pages, SpanState kind = SpanState::small);
+  // `zone`: Zone::scope for a local scope's span (which then lies at or
+  // above scope_zone_floor()).
+  Span* allocate(std::size_t pages, SpanState kind = SpanState::small, Zone zone = Zone::heap);
   // Takes an in-use span back.
   void free(Span* span);
   // Returns every free page to the OS.
@@ -109,20 +125,30 @@ class PageHeap {
 
   Span* new_record();
   void delete_record(Span* span);
-  bool grow(std::size_t pages);
+  // Reserves an arena of at least `pages` for `zone`; returns the zone it
+  // went to (the heap zone, if a scope arena landed below the floor), or
+  // nullopt if the kernel refused.
+  std::optional<Zone> grow(std::size_t pages, Zone zone);
+  Span* best_fit(std::size_t pages, Zone zone);
   void insert_free(Span* span);   // index, age list, pagemap ends
   void remove_free(Span* span);
   void release_span(Span* span);  // a free span, linked
   // Returns `pages` (fewer than it holds) of span's resident pages.
   void release_pages(Span* span, std::size_t pages);
   void scavenge_locked();
-  Span* free_span_at(const void* page) const;
+  // The free span of `zone` holding `page`, or null.
+  Span* free_span_at(const void* page, Zone zone) const;
 
   mutable std::mutex mutex_;
   Pagemap pagemap_;
-  // [1]: free spans with resident pages; [0]: wholly released ones.
-  FreeIndex free_index_[2];
-  FreeIndex& index_for(const Span* span) { return free_index_[span->resident_pages != 0 ? 1 : 0]; }
+  // Per zone, [1]: free spans with resident pages; [0]: wholly released ones.
+  FreeIndex free_index_[2][2];
+  FreeIndex& index_for(const Span* span) {
+    return free_index_[static_cast<int>(span->zone)][span->resident_pages != 0 ? 1 : 0];
+  }
+  std::size_t free_span_count() const;
+  // Where the next arena of each zone is asked for.
+  std::uintptr_t next_arena_[2] = {kHeapZoneBase, kScopeZoneBase};
   AgeList age_list_;
   Span* unused_records_ = nullptr;
   std::size_t reserved_bytes_ = 0;

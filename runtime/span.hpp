@@ -39,6 +39,9 @@ namespace moss::detail {
 class SpanCache;
 
 enum class SpanState : std::uint8_t { free, small, large };
+// Which part of the address space a span's pages belong to (page_heap.hpp):
+// ordinary spans, or the zone kept for local scopes' spans.
+enum class Zone : std::uint8_t { heap, scope };
 
 inline constexpr std::size_t kBitmapWords = kMaxSlotsPerSpan / 64;
 inline constexpr std::uint64_t kSweepingGen = ~std::uint64_t{0};
@@ -78,6 +81,7 @@ struct Span {
   std::size_t pages = 0;
   SpanState state = SpanState::free;
   bool dirty = false;             // free span: some pages may hold old data
+  Zone zone = Zone::heap;         // the zone whose arena the pages came from
   std::size_t resident_pages = 0; // free span: pages not yet returned to the OS
   std::size_t released_tail = 0;  // free span: pages at its high end known returned
   FreeIndexHook free_index_hook;  // page heap: the free-span index

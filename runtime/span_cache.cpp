@@ -68,9 +68,9 @@ void SpanCache::unlink(Span* s) {
   s->list = kNoList;
 }
 
-Span* SpanCache::new_span(std::size_t pages, SpanState kind) {
+Span* SpanCache::new_span(std::size_t pages, SpanState kind, Zone zone) {
   owner_.before_growth(pages * kPageSize);
-  Span* s = PageHeap::instance().allocate(pages, kind);
+  Span* s = PageHeap::instance().allocate(pages, kind, zone);
   if (s == nullptr) {
     auto stats = PageHeap::instance().stats();
     throw OutOfMemory("moss: out of memory: the operating system refused " + std::to_string(pages * kPageSize) +
@@ -250,7 +250,7 @@ void* SpanCache::refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, 
     s = &pool.front();
     pool.pop_front();
   } else {
-    s = new_span(c.pages, SpanState::small);
+    s = new_span(c.pages, SpanState::small, Zone::scope);
     s->size_class = static_cast<std::uint8_t>(cls);
     s->init_in_use(SpanState::small, static_cast<std::uint8_t>(cls), c.slot_size, c.slots, noscan);
     s->needs_zero = s->dirty;
@@ -274,12 +274,11 @@ void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_by
                       " bytes is larger than the address space allows");
   }
   std::size_t pages = (payload_bytes + kSlotOffset + kHeaderSize + kPageSize - 1) / kPageSize;
-  Span* s = new_span(pages, SpanState::large);
+  Span* s = new_span(pages, SpanState::large, Zone::scope);
   s->init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, noscan);
   s->needs_zero = s->dirty;
   s->has_finalizable = finalizable;
   s->scope_depth = scope.depth;
-  s->has_finalizable = finalizable;
   s->list = kScope;
   scope.spans.push_back(*s);
   std::uint32_t index = 0;

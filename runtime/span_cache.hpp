@@ -351,7 +351,7 @@ class SpanCache {
   void* refill_span(std::size_t cls, bool noscan);
   MOSS_NOINLINE void* refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable);
   void* try_existing(std::size_t cls, bool noscan);
-  Span* new_span(std::size_t pages, SpanState kind);
+  Span* new_span(std::size_t pages, SpanState kind, Zone zone = Zone::heap);
   void return_span(Span* s);
   // Sweeps one span and files it as the owner's; returns false if it was
   // emptied and given back.

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "runtime/barrier.hpp"
 #include "support.hpp"
 
 using moss_test::collectors;
@@ -180,32 +181,70 @@ TEST_CASE("a heap keeps the barrier on between scopes and lets go once it alloca
   // Mark-sweep only: a refcount heap holds the barrier for its own sake.
   moss::HeapOptions o = opts(moss::Collector::mark_sweep);
   o.gc_percent = -1;  // no marking (which turns the barrier on) meanwhile
-  const std::uint32_t idle = moss::detail::barrier_users.load();
+  const std::uint32_t idle = moss::detail::scope_barrier_users.load();
   {
     moss::Heap heap(o);
-    CHECK(moss::detail::barrier_users.load() == idle);
+    CHECK(moss::detail::scope_barrier_users.load() == idle);
     {
       moss::LocalScope scope(heap);
-      CHECK(moss::detail::barrier_users.load() == idle + 1);
+      CHECK(moss::detail::scope_barrier_users.load() == idle + 1);
       fill_scope(scope, 2, 10, 0);
     }
     // Closing the last scope keeps the hold (a scope reopened soon pays no
     // atomic update), and a new scope reuses it.
-    CHECK(moss::detail::barrier_users.load() == idle + 1);
+    CHECK(moss::detail::scope_barrier_users.load() == idle + 1);
     {
       moss::LocalScope scope(heap);
-      CHECK(moss::detail::barrier_users.load() == idle + 1);
+      CHECK(moss::detail::scope_barrier_users.load() == idle + 1);
     }
     // Heap allocation past a span with no scope open gives it back.
     for (int i = 0; i < 20000; ++i) moss::make<Node>(heap, i);
-    CHECK(moss::detail::barrier_users.load() == idle);
+    CHECK(moss::detail::scope_barrier_users.load() == idle);
     {
       moss::LocalScope scope(heap);
-      CHECK(moss::detail::barrier_users.load() == idle + 1);
+      CHECK(moss::detail::scope_barrier_users.load() == idle + 1);
     }
   }
   // A heap that dies holding it gives it back too.
-  CHECK(moss::detail::barrier_users.load() == idle);
+  CHECK(moss::detail::scope_barrier_users.load() == idle);
+}
+
+TEST_CASE("with only local scopes open, the barrier's test passes ordinary objects and null and stops scope-local ones") {
+  moss::HeapOptions o = opts(moss::Collector::mark_sweep);
+  o.gc_percent = -1;  // no marking (which sends every store to the slow path)
+  moss::Heap heap(o);
+  Node* ordinary = moss::make<Node>(heap, 1);
+  const std::uintptr_t floor = moss::detail::scope_zone_floor();
+  CHECK_FALSE(moss::detail::needs_slow_barrier(ordinary));
+  CHECK_FALSE(moss::detail::needs_slow_barrier(nullptr));
+  {
+    moss::LocalScope scope(heap);
+    Node* local = scope.make<Node>(2);
+    auto* big = scope.make_trailing<Node>(100000, 3);  // a large scope span
+    CHECK(moss::detail::barrier_threshold.load() == floor);
+    CHECK(moss::detail::needs_slow_barrier(local));
+    CHECK(moss::detail::needs_slow_barrier(big));
+    if (floor != 0) {
+      // The scope zone: scope spans at or above the floor, ordinary arenas
+      // (placed from kHeapZoneBase up) below it.
+      CHECK(reinterpret_cast<std::uintptr_t>(local) >= floor);
+      CHECK(reinterpret_cast<std::uintptr_t>(big) >= floor);
+      CHECK(reinterpret_cast<std::uintptr_t>(ordinary) < floor);
+      CHECK_FALSE(moss::detail::needs_slow_barrier(ordinary));
+      CHECK_FALSE(moss::detail::needs_slow_barrier(nullptr));
+    } else {
+      // No scope zone (MOSS_SCOPE_ZONE=off): every store takes the slow path.
+      CHECK(moss::detail::needs_slow_barrier(ordinary));
+      CHECK(moss::detail::needs_slow_barrier(nullptr));
+    }
+    // Either way the slow path tells them apart: the ordinary store stays
+    // plain and the local one escapes.
+    ordinary->left = ordinary;
+    CHECK(moss::detail::is_scope_local(local));
+    ordinary->right = local;
+    CHECK_FALSE(moss::detail::is_scope_local(local));
+  }
+  CHECK(heap.stats().local_escaped >= 1);
 }
 
 TEST_CASE("a local object stored into a heap object escapes with the local objects it reaches") {

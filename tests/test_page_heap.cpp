@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "runtime/barrier.hpp"
 #include "runtime/os.hpp"
 #include "runtime/page_heap.hpp"
 #include "runtime/poison.hpp"
@@ -73,16 +74,27 @@ void free_one_at_random(PageHeap& ph, std::vector<Span*>& live, std::mt19937& rn
 }
 }  // namespace
 
-TEST_CASE("randomized span allocation and free keeps the free-span index consistent") {
+TEST_CASE("randomized span allocation and free keeps the free-span index consistent, in both zones") {
   PageHeap& ph = PageHeap::instance();
   std::mt19937 rng(42);
   std::vector<Span*> live;
+  const std::uintptr_t floor = scope_zone_floor();
   for (int step = 0; step < 4000; ++step) {
     if (live.empty() || rng() % 3 != 0) {
       std::size_t pages = 1 + rng() % (rng() % 8 == 0 ? 300 : 12);
-      Span* s = ph.allocate(pages);
+      Zone zone = rng() % 4 == 0 ? Zone::scope : Zone::heap;
+      Span* s = ph.allocate(pages, SpanState::small, zone);
       REQUIRE(s != nullptr);
       REQUIRE(s->pages == pages);
+      // A scope span lies in the scope zone, at or above the floor (with
+      // no zone, anywhere); an ordinary span below it.
+      auto at = reinterpret_cast<std::uintptr_t>(s->start);
+      if (floor != 0) {
+        REQUIRE(s->zone == zone);
+        REQUIRE((at >= floor) == (zone == Zone::scope));
+      } else {
+        REQUIRE(s->zone == Zone::heap);
+      }
       for (Span* other : live) {  // no overlap with anything live
         bool disjoint = s->end() <= other->start || other->end() <= s->start;
         REQUIRE(disjoint);

@@ -39,8 +39,10 @@
 // opened after it on the same heap is still open, or on a thread other than
 // the heap's, is a moss::UsageError; the misplaced scope's objects then all
 // become heap objects (nothing is freed), so the heap stays sound. While any
-// scope is open, every barriered store in the process takes the barrier's
-// slow path.
+// scope is open, a barriered store of a value that lives where scope
+// objects do (scope spans have an address range of their own) takes the
+// barrier's slow path, which checks whether it escapes; stores of ordinary
+// objects and of null cost what they cost with no scope open.
 //
 // THE CONTRACT. A raw pointer to a scope-local object held on the stack (or
 // in a register, or anywhere moss does not scan) must not be used after the

@@ -8,8 +8,10 @@
 //  - refcount: the new target's count goes up, the old one's down;
 //  - escape-aware allocation: a scope-local target stored into an object
 //    outside its scope escapes.
-// When no heap in the process needs it (no marking in progress, no refcount
-// heap, no local scope open) the barrier is one relaxed load and a branch.
+// The inline part is one relaxed load, a compare with the value and a branch:
+// it sends a store to the slow path only while a heap in the process needs
+// it (marking in progress, a refcount heap) or, with local scopes open, when
+// the value lies where scope-local objects do.
 //
 // A Member that is not inside a managed object (on the stack, in a plain
 // struct) is an ordinary pointer; the barrier finds out which by address.
@@ -25,11 +27,12 @@
 namespace moss {
 
 namespace detail {
-// Non-zero while any heap needs the barrier's slow path.
-extern std::atomic<std::uint32_t> barrier_users;
-// How many of those are collectors (a marking heap, a refcount heap) rather
-// than open local scopes.
-extern std::atomic<std::uint32_t> collector_barrier_users;
+// The barrier's one test: a store of a value at or above this address takes
+// the slow path. UINTPTR_MAX while no heap needs the barrier, 0 (every
+// store, null included) while a collector does, and while only local scopes
+// are open the floor of the address range where scope-local objects live
+// (runtime/barrier.hpp).
+extern std::atomic<std::uintptr_t> barrier_threshold;
 
 // The barrier's slow path: stores `value` into the strong slot `slot`.
 void write_barrier_slow(void** slot, void* value);
@@ -46,23 +49,19 @@ inline bool is_scope_local(const void* object) {
   return (state & kHeaderLocalBit) != 0;
 }
 
-// With only local scopes to serve, a store needs the slow path only if the
-// value is scope-local (it may escape): one more load, of the value's
-// header, instead of a call.
 inline bool needs_slow_barrier(const void* value) {
-  return collector_barrier_users.load(std::memory_order_relaxed) != 0 ||
-         (value != nullptr && is_scope_local(value));
+  return reinterpret_cast<std::uintptr_t>(value) >= barrier_threshold.load(std::memory_order_relaxed);
 }
 
 inline void write_reference(void** slot, void* value) {
-  if (barrier_users.load(std::memory_order_relaxed) != 0 && needs_slow_barrier(value)) [[unlikely]] {
+  if (needs_slow_barrier(value)) [[unlikely]] {
     write_barrier_slow(slot, value);
   } else {
     *slot = value;
   }
 }
 inline void write_weak_reference(void** slot, void* value) {
-  if (barrier_users.load(std::memory_order_relaxed) != 0 && needs_slow_barrier(value)) [[unlikely]] {
+  if (needs_slow_barrier(value)) [[unlikely]] {
     weak_barrier_slow(slot, value);
   } else {
     *slot = value;

@@ -1,0 +1,50 @@
+// runtime/barrier.cpp — the barrier's users and threshold (see barrier.hpp).
+#include "runtime/barrier.hpp"
+
+#include <limits>
+#include <mutex>
+
+namespace moss::detail {
+
+std::atomic<std::uintptr_t> barrier_threshold{std::numeric_limits<std::uintptr_t>::max()};
+std::atomic<std::uint32_t> collector_barrier_users{0};
+std::atomic<std::uint32_t> slot_barrier_users{0};
+std::atomic<std::uint32_t> scope_barrier_users{0};
+
+namespace {
+std::atomic<std::uintptr_t> floor_{kScopeZoneBase};
+
+std::mutex& users_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Users mutex held.
+void update_threshold() {
+  std::uintptr_t t = std::numeric_limits<std::uintptr_t>::max();
+  if (collector_barrier_users.load(std::memory_order_relaxed) != 0) {
+    t = 0;
+  } else if (scope_barrier_users.load(std::memory_order_relaxed) != 0) {
+    t = floor_.load(std::memory_order_relaxed);
+  }
+  barrier_threshold.store(t, std::memory_order_relaxed);
+}
+}  // namespace
+
+void change_barrier_users(int collectors, int slot_users, int scopes) {
+  std::lock_guard<std::mutex> lock(users_mutex());
+  collector_barrier_users.fetch_add(static_cast<std::uint32_t>(collectors), std::memory_order_relaxed);
+  slot_barrier_users.fetch_add(static_cast<std::uint32_t>(slot_users), std::memory_order_relaxed);
+  scope_barrier_users.fetch_add(static_cast<std::uint32_t>(scopes), std::memory_order_relaxed);
+  update_threshold();
+}
+
+std::uintptr_t scope_zone_floor() { return floor_.load(std::memory_order_relaxed); }
+
+void lose_scope_zone() {
+  std::lock_guard<std::mutex> lock(users_mutex());
+  floor_.store(0, std::memory_order_relaxed);
+  update_threshold();
+}
+
+}  // namespace moss::detail

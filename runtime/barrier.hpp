@@ -1,0 +1,55 @@
+// runtime/barrier.hpp — who needs the write barrier, and the one number the
+// inline barrier tests (moss/member.hpp: barrier_threshold).
+//
+// A store of a value at or above barrier_threshold takes the barrier's slow
+// path. The threshold follows from three counts, all changed through
+// change_barrier_users under one lock:
+//  - collectors (a mark-sweep heap while marking, a refcount heap for its
+//    whole life): every store, null included, takes the slow path
+//    (threshold 0);
+//  - otherwise local scopes (a heap holding the barrier for its scopes,
+//    gc/escape.cpp): only a value that may be scope-local does. Scope spans
+//    come from a zone of the address space the page heap keeps for them,
+//    above every ordinary arena it places (runtime/page_heap.hpp), so the
+//    threshold is the zone's floor: stores of ordinary objects, and of null,
+//    stay plain stores with scopes open;
+//  - nobody: no store does (threshold UINTPTR_MAX).
+// If the page heap cannot keep scope spans in their zone (the kernel will
+// not place an arena there, or MOSS_SCOPE_ZONE=off), the floor drops to 0
+// for the rest of the process: scopes then send every store to the slow
+// path, which tells scope-local values by their header. Correct either way,
+// and only slower.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "moss/member.hpp"
+
+namespace moss::detail {
+
+// Where the page heap places arenas: ordinary ones upward from
+// kHeapZoneBase, scope ones upward from kScopeZoneBase (the zone's floor).
+// Both are plain hints; an arena the kernel puts elsewhere is used all the
+// same, except that a scope arena below the floor costs the floor.
+inline constexpr std::uintptr_t kHeapZoneBase = std::uintptr_t{0x2000} << 32;   // 32 TiB
+inline constexpr std::uintptr_t kScopeZoneBase = std::uintptr_t{0x4000} << 32;  // 64 TiB
+
+// How many collectors need the barrier (slot_barrier_users: how many of
+// them need the slot too, see gc/collector.hpp) and how many heaps hold it
+// for their local scopes.
+extern std::atomic<std::uint32_t> collector_barrier_users;
+extern std::atomic<std::uint32_t> slot_barrier_users;
+extern std::atomic<std::uint32_t> scope_barrier_users;
+
+// Adds the deltas to the counts and sets barrier_threshold to match.
+void change_barrier_users(int collectors, int slot_users, int scopes);
+
+// The lowest address a scope span may have (0: anywhere).
+std::uintptr_t scope_zone_floor();
+// Scope spans may lie anywhere from now on (the floor drops to 0 and the
+// threshold follows). Called by the page heap before it hands out a scope
+// span outside the zone.
+void lose_scope_zone();
+
+}  // namespace moss::detail
