@@ -11,8 +11,9 @@ std::atomic<std::uint32_t> collector_barrier_users{0};
 std::atomic<std::uint32_t> slot_barrier_users{0};
 std::atomic<std::uint32_t> scope_barrier_users{0};
 
+std::atomic<std::uintptr_t> scope_floor{kScopeZoneBase};
+
 namespace {
-std::atomic<std::uintptr_t> floor_{kScopeZoneBase};
 
 std::mutex& users_mutex() {
   static std::mutex m;
@@ -25,7 +26,7 @@ void update_threshold() {
   if (collector_barrier_users.load(std::memory_order_relaxed) != 0) {
     t = 0;
   } else if (scope_barrier_users.load(std::memory_order_relaxed) != 0) {
-    t = floor_.load(std::memory_order_relaxed);
+    t = scope_floor.load(std::memory_order_relaxed);
   }
   barrier_threshold.store(t, std::memory_order_relaxed);
 }
@@ -39,11 +40,9 @@ void change_barrier_users(int collectors, int slot_users, int scopes) {
   update_threshold();
 }
 
-std::uintptr_t scope_zone_floor() { return floor_.load(std::memory_order_relaxed); }
-
 void lose_scope_zone() {
   std::lock_guard<std::mutex> lock(users_mutex());
-  floor_.store(0, std::memory_order_relaxed);
+  scope_floor.store(0, std::memory_order_relaxed);
   update_threshold();
 }
 

@@ -46,7 +46,12 @@ extern std::atomic<std::uint32_t> scope_barrier_users;
 void change_barrier_users(int collectors, int slot_users, int scopes);
 
 // The lowest address a scope span may have (0: anywhere).
-std::uintptr_t scope_zone_floor();
+extern std::atomic<std::uintptr_t> scope_floor;
+inline std::uintptr_t scope_zone_floor() { return scope_floor.load(std::memory_order_relaxed); }
+// Whether `value` (any word) may be a scope-local object by its address.
+inline bool may_be_scope_local(const void* value) {
+  return reinterpret_cast<std::uintptr_t>(value) >= scope_zone_floor() && value != nullptr;
+}
 // Scope spans may lie anywhere from now on (the floor drops to 0 and the
 // threshold follows). Called by the page heap before it hands out a scope
 // span outside the zone.
