@@ -25,6 +25,21 @@
 #define MOSS_TEST_NO_ASAN
 #endif
 
+// ThreadSanitizer keeps most of the address space for itself and drops
+// mmap hints there: the page heap's arenas then land wherever the kernel
+// puts them (runtime/page_heap.hpp, "Zones"), so tests of where ordinary
+// arenas go do not apply.
+#if defined(__SANITIZE_THREAD__)
+#define MOSS_TEST_PLACEMENT_HINTS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MOSS_TEST_PLACEMENT_HINTS 0
+#endif
+#endif
+#ifndef MOSS_TEST_PLACEMENT_HINTS
+#define MOSS_TEST_PLACEMENT_HINTS 1
+#endif
+
 namespace moss_test {
 
 // Overwrites about `bytes` of the stack below the caller with zeros. The
