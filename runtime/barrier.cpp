@@ -1,6 +1,8 @@
 // runtime/barrier.cpp — the barrier's users and threshold (see barrier.hpp).
 #include "runtime/barrier.hpp"
 
+#include <pthread.h>
+
 #include <limits>
 #include <mutex>
 
@@ -15,6 +17,8 @@ std::atomic<std::uintptr_t> scope_floor{kScopeZoneBase};
 
 namespace {
 
+bool zone_lost = false;  // users mutex held
+
 std::mutex& users_mutex() {
   static std::mutex m;
   return m;
@@ -26,7 +30,7 @@ void update_threshold() {
   if (collector_barrier_users.load(std::memory_order_relaxed) != 0) {
     t = 0;
   } else if (scope_barrier_users.load(std::memory_order_relaxed) != 0) {
-    t = scope_floor.load(std::memory_order_relaxed);
+    t = zone_lost ? 0 : scope_floor.load(std::memory_order_relaxed);
   }
   barrier_threshold.store(t, std::memory_order_relaxed);
 }
@@ -40,10 +44,20 @@ void change_barrier_users(int collectors, int slot_users, int scopes) {
   update_threshold();
 }
 
+void register_barrier_fork_handlers() {
+  // As for the page heap's lock: taken before fork() and released on both
+  // sides after, so the child never inherits it held by a thread it does
+  // not have.
+  pthread_atfork([] { users_mutex().lock(); }, [] { users_mutex().unlock(); }, [] { users_mutex().unlock(); });
+}
+
 void lose_scope_zone() {
   std::lock_guard<std::mutex> lock(users_mutex());
-  scope_floor.store(0, std::memory_order_relaxed);
+  zone_lost = true;
   update_threshold();
+  // A thread that reads the new floor (the page heap, before it gives out
+  // a scope span outside the zone) sees the new threshold too.
+  scope_floor.store(0, std::memory_order_release);
 }
 
 }  // namespace moss::detail

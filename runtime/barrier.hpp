@@ -47,14 +47,16 @@ void change_barrier_users(int collectors, int slot_users, int scopes);
 
 // The lowest address a scope span may have (0: anywhere).
 extern std::atomic<std::uintptr_t> scope_floor;
-inline std::uintptr_t scope_zone_floor() { return scope_floor.load(std::memory_order_relaxed); }
+inline std::uintptr_t scope_zone_floor() { return scope_floor.load(std::memory_order_acquire); }
 // Whether `value` (any word) may be a scope-local object by its address.
 inline bool may_be_scope_local(const void* value) {
   return reinterpret_cast<std::uintptr_t>(value) >= scope_zone_floor() && value != nullptr;
 }
 // Scope spans may lie anywhere from now on (the floor drops to 0 and the
-// threshold follows). Called by the page heap before it hands out a scope
-// span outside the zone.
+// threshold follows). Called by the page heap, under its lock, before it
+// hands out a scope span outside the zone.
 void lose_scope_zone();
+// Makes fork() take the barrier's lock (see PageHeap::create for the order).
+void register_barrier_fork_handlers();
 
 }  // namespace moss::detail

@@ -28,8 +28,12 @@ PageHeap& PageHeap::create() {
   instance_.store(heap, std::memory_order_release);
   // fork(): the child gets one thread and a copy of this lock; taking it
   // before the fork means the copy is never held by a thread that does not
-  // exist there, so the child can go on allocating and collecting.
+  // exist there, so the child can go on allocating and collecting. The
+  // barrier's lock is taken after this one (lose_scope_zone runs under
+  // it), so its handlers are registered first: prepare handlers run in
+  // the reverse order, this lock first.
   static const bool fork_handlers = [] {
+    register_barrier_fork_handlers();
     pthread_atfork([] { instance_.load(std::memory_order_acquire)->lock_for_fork(); },
                    [] { instance_.load(std::memory_order_acquire)->unlock_after_fork(); },
                    [] { instance_.load(std::memory_order_acquire)->unlock_after_fork(); });
