@@ -260,6 +260,7 @@ void moss_heap_options_init(moss_heap_options* options) {
   options->min_heap_bytes = d.min_heap_bytes;
   options->incremental = d.incremental;
   options->mark_slice_bytes = d.mark_slice_bytes;
+  options->generational = d.generational;
   options->helper_threads = d.helper_threads;
   options->stress_every = d.stress_every;
   options->trace = d.trace;
@@ -290,6 +291,7 @@ moss_heap* moss_heap_create(const moss_heap_options* options) {
   cpp.min_heap_bytes = o.min_heap_bytes;
   cpp.incremental = o.incremental;
   cpp.mark_slice_bytes = o.mark_slice_bytes;
+  cpp.generational = o.generational;
   cpp.helper_threads = o.helper_threads;
   cpp.stress_every = o.stress_every;
   cpp.trace = o.trace;
@@ -525,6 +527,7 @@ moss_status moss_stats(const moss_heap* heap, struct moss_stats* out) {
     out->resident_bytes = s.resident_bytes;
     out->os_resident_bytes = s.os_resident_bytes;
     out->collections = s.collections;
+    out->minor_collections = s.minor_collections;
     out->pauses = s.pauses;
     out->pause_p50_us = s.pause_p50_us;
     out->pause_p99_us = s.pause_p99_us;

@@ -74,6 +74,9 @@ class CollectorBase {
   virtual void before_local_reclaim() {}
   // A full collection.
   virtual void collect() = 0;
+  // A stress collection (HeapOptions::stress_every): a whole cycle of the
+  // kind the collector would run next (mark-sweep: minor or full).
+  virtual void stress_collect() { collect(); }
   // Collector-specific figures.
   virtual void fill_stats(HeapStats& stats) const = 0;
   // Collector-specific invariants; returns a message or null.

@@ -146,6 +146,7 @@ void Heap::write(void* holder, void** slot, void* value) {
       reinterpret_cast<char*>(slot) + sizeof(void*) > static_cast<char*>(holder) + detail::SpanCache::payload_size(span)) {
     throw UsageError("moss: Heap::write: the slot is not an aligned word inside the holder");
   }
+  detail::mark_card(slot);
   if (h.scopes_open() && detail::may_be_scope_local(value)) h.escape_on_store(holder, value);
   if (detail::collector_barrier_users.load(std::memory_order_relaxed) != 0) {
     h.collector().write_barrier(holder, slot, value);

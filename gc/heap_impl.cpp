@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "runtime/os.hpp"
@@ -35,6 +36,12 @@ HeapOptions with_environment(HeapOptions o) {
       throw UsageError(std::string("moss: MOSS_GC_PERCENT is \"") + s + "\"; expected a whole number from 0 to 100000");
     }
     o.gc_percent = static_cast<int>(v);
+  }
+  if (const char* s = std::getenv("MOSS_GENERATIONAL"); s != nullptr && *s != '\0') {
+    if (std::strcmp(s, "0") != 0 && std::strcmp(s, "1") != 0) {
+      throw UsageError(std::string("moss: MOSS_GENERATIONAL is \"") + s + "\"; expected 0 or 1");
+    }
+    o.generational = *s == '1';
   }
   if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;
   // MOSS_HELPER_THREADS=N gives helper threads to mark-sweep heaps that did
@@ -128,7 +135,7 @@ void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
   if (options_.stress_every != 0 && --stress_countdown_ == 0) {
     stress_countdown_ = options_.stress_every;
     if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("before");
-    collector_->collect();
+    collector_->stress_collect();
     run_finalizers();
     if (MOSS_UNLIKELY(verify_collections_)) verify_for_collection("after");
   }

@@ -6,6 +6,9 @@
 #include <limits>
 #include <mutex>
 
+#include "runtime/os.hpp"
+#include "runtime/size_classes.hpp"
+
 namespace moss::detail {
 
 std::atomic<std::uintptr_t> barrier_threshold{std::numeric_limits<std::uintptr_t>::max()};
@@ -14,6 +17,21 @@ std::atomic<std::uint32_t> slot_barrier_users{0};
 std::atomic<std::uint32_t> scope_barrier_users{0};
 
 std::atomic<std::uintptr_t> scope_floor{kScopeZoneBase};
+std::atomic<std::uint8_t*> card_bytes{nullptr};
+std::atomic<std::uintptr_t> card_count{0};
+
+bool reserve_card_table() {
+  void* table = os_reserve(kCardBytes, kPageSize);
+  if (table == nullptr) return false;
+  card_bytes.store(static_cast<std::uint8_t*>(table), std::memory_order_release);
+  return true;
+}
+
+bool enable_card_marking() {
+  if (card_bytes.load(std::memory_order_acquire) == nullptr) return false;
+  card_count.store(kCardBytes, std::memory_order_release);
+  return true;
+}
 
 namespace {
 

@@ -32,7 +32,7 @@ namespace moss::detail {
 // kHeapZoneBase, scope ones upward from kScopeZoneBase (the zone's floor).
 // Both are plain hints; an arena the kernel puts elsewhere is used all the
 // same, except that a scope arena below the floor costs the floor.
-inline constexpr std::uintptr_t kHeapZoneBase = std::uintptr_t{0x2000} << 32;   // 32 TiB
+inline constexpr std::uintptr_t kHeapZoneBase = kCardBase;  // 32 TiB
 inline constexpr std::uintptr_t kScopeZoneBase = std::uintptr_t{0x4000} << 32;  // 64 TiB
 
 // How many collectors need the barrier (slot_barrier_users: how many of
@@ -41,6 +41,25 @@ inline constexpr std::uintptr_t kScopeZoneBase = std::uintptr_t{0x4000} << 32;  
 extern std::atomic<std::uint32_t> collector_barrier_users;
 extern std::atomic<std::uint32_t> slot_barrier_users;
 extern std::atomic<std::uint32_t> scope_barrier_users;
+
+// The card table (moss/member.hpp, mark_card) covers the first kCardSpan
+// bytes of the ordinary zone: 2 GiB of card bytes, reserved (and touched
+// only where arenas are). Spans outside it (arenas the kernel placed
+// elsewhere, scope spans the heap adopted) have no cards: a minor
+// collection traces all of their old objects.
+inline constexpr std::uintptr_t kCardSpan = std::uintptr_t{1} << 40;  // 1 TiB
+inline constexpr std::uintptr_t kCardBytes = kCardSpan >> kCardShift;
+// Reserves the card table (once, before the first arena); false if the
+// kernel refused. Stores are carded only from the first call to
+// enable_card_marking (a generational heap's creation: its objects, and so
+// every store into them, come after it), so that programs without one pay
+// only the barrier's range test. Returns false if there is no table.
+bool reserve_card_table();
+bool enable_card_marking();
+inline bool carded(const void* begin, const void* end) {
+  auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
+  return b >= kCardBase && e - kCardBase <= card_count.load(std::memory_order_relaxed) << kCardShift;
+}
 
 // Adds the deltas to the counts and sets barrier_threshold to match.
 void change_barrier_users(int collectors, int slot_users, int scopes);

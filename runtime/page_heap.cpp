@@ -23,8 +23,12 @@ constexpr std::size_t kRecordChunkBytes = 1u << 20;
 std::atomic<PageHeap*> PageHeap::instance_{nullptr};
 
 PageHeap& PageHeap::create() {
-  // Never destroyed: heaps may outlive static destructors' order.
-  static PageHeap* heap = new PageHeap();
+  // Never destroyed: heaps may outlive static destructors' order. The card
+  // table comes first: a slot in an arena must find it there.
+  static PageHeap* heap = [] {
+    reserve_card_table();
+    return new PageHeap();
+  }();
   instance_.store(heap, std::memory_order_release);
   // fork(): the child gets one thread and a copy of this lock; taking it
   // before the fork means the copy is never held by a thread that does not

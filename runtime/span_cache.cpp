@@ -93,9 +93,15 @@ void SpanCache::return_span(Span* s) {
   MOSS_ASSERT(s->list == kNoList);
   MOSS_ASSERT(s->cache_index < all_spans_.size() && all_spans_[s->cache_index] == s);
   Span* last = all_spans_.back();
+  std::size_t from = all_spans_.size() - 1, to = s->cache_index;
+  // The span walk: the last span moves down into s's place. If it was
+  // still to visit and lands behind the cursor, it is visited from the
+  // side list; the walk's end follows the list's.
+  if (from < walk_limit_ && from >= walk_cursor_ && to < walk_cursor_) walk_behind_.push_back(last);
   last->cache_index = s->cache_index;
-  all_spans_[s->cache_index] = last;
+  all_spans_[to] = last;
   all_spans_.pop_back();
+  if (walk_limit_ > all_spans_.size()) walk_limit_ = all_spans_.size();
   heap_bytes_ -= s->bytes();
   --span_count_;
   unpoison_memory(s->start, s->bytes());  // the next owner lays it out anew
@@ -408,6 +414,11 @@ void SpanCache::start_sweep() {
   large_unswept_.splice(large_unswept_.end(), large_);
 }
 
+void SpanCache::clear_all_marks() {
+  MOSS_ASSERT(unswept_spans_ == 0);
+  for (Span* s : all_spans_) std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * ((s->slots + 63) / 64));
+}
+
 void SpanCache::finish_sweep() {
   for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
     for (int k = 0; k < 2; ++k) {
@@ -503,6 +514,7 @@ bool SpanCache::passed_busy(SpanList& unswept, Span* s) {
 }
 
 std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
+  const std::size_t first_found = finalize.size();
   std::uint32_t words = (s->slots + 63) / 64;
   std::size_t bytes = s->slot_size - kHeaderSize;
   std::uint64_t freed = 0;
@@ -545,7 +557,15 @@ std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
     }
   }
   std::swap(s->alloc_bits, s->mark_bits);
-  std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * kBitmapWords);
+  if (sticky_marks_) {
+    // The survivors stay marked (past `words` both bitmaps are clear), but
+    // for the dead kept for their finalizers: the next cycle, minor or not,
+    // decides whether they stay (a finalizer resurrected them) or go.
+    std::memcpy(s->mark_bits, s->alloc_bits, sizeof(std::uint64_t) * words);
+    for (std::size_t k = first_found; k < finalize.size(); ++k) s->clear_mark(s->index_of(finalize[k]));
+  } else {
+    std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * kBitmapWords);
+  }
   std::uint32_t count = 0;
   for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s->alloc_bits[w]));
   s->alloc_count = count;
@@ -619,7 +639,8 @@ const char* SpanCache::verify() const {
     if (problem == nullptr && count != s.alloc_count) problem = "a span's alloc count disagrees with its alloc bits";
     if (problem == nullptr && !allocate_black_ && s.swept_epoch == epoch_) {
       for (std::uint32_t w = 0; w < words; ++w) {
-        if (s.mark_bits[w] != 0) problem = "a swept span has mark bits set outside marking";
+        if (!sticky_marks_ && s.mark_bits[w] != 0) problem = "a swept span has mark bits set outside marking";
+        if (sticky_marks_ && (s.mark_bits[w] & ~s.alloc_bits[w]) != 0) problem = "a swept span marks a free slot";
       }
     }
     if (problem == nullptr) {

@@ -46,7 +46,8 @@
 // adopt_scope_span when the scope ends. Spans a scope emptied are kept in a
 // small pool per class (kScopePool) for the next scope to reuse.
 //
-// Invariants: outside marking, every mark bit is clear; a span is in
+// Invariants: outside marking, every mark bit of a swept span is clear, or
+// with sticky marks (set_sticky_marks) marks only allocated slots; a span is in
 // exactly one list (ListKind) or is a current span; alloc_count matches the
 // alloc bits; heap_bytes is the sum of the spans' bytes.
 #pragma once
@@ -240,6 +241,36 @@ class SpanCache {
   // Mark-sweep support.
   void set_allocate_black(bool on) { allocate_black_ = on; }
   bool allocate_black() const { return allocate_black_; }
+  // Sticky marks (generational mark-sweep): set before start_sweep, it
+  // makes the sweep leave each span's mark bits equal to its alloc bits
+  // (the survivors stay marked: old) instead of clear. sticky_marks() says
+  // how the last sweep left them.
+  void set_sticky_marks(bool on) { sticky_marks_ = on; }
+  bool sticky_marks() const { return sticky_marks_; }
+  // Clears every mark bit (all spans swept): old objects become young.
+  void clear_all_marks();
+  // Every span this cache holds (scope spans included), in no order.
+  const std::vector<Span*>& all_spans() const { return all_spans_; }
+  // A walk over the spans held when it begins (a minor cycle's card scan),
+  // step by step while the mutator runs in between: a span given back
+  // meanwhile is skipped, every other one is visited once, spans made
+  // meanwhile are not (the walk is on the list of all spans itself, which
+  // giving a span back reorders; return_span keeps the walk whole).
+  void begin_span_walk() {
+    walk_cursor_ = 0;
+    walk_limit_ = all_spans_.size();
+    walk_behind_.clear();
+  }
+  Span* next_walk_span() {
+    if (!walk_behind_.empty()) {
+      Span* s = walk_behind_.back();
+      walk_behind_.pop_back();
+      return s;
+    }
+    return walk_cursor_ < walk_limit_ ? all_spans_[walk_cursor_++] : nullptr;
+  }
+  bool span_walk_done() const { return walk_behind_.empty() && walk_cursor_ >= walk_limit_; }
+  void end_span_walk() { walk_cursor_ = walk_limit_ = 0; walk_behind_.clear(); }
   void start_sweep();
   void finish_sweep();
   // Sweeps up to `n` unswept spans (proportional sweeping); returns how
@@ -407,6 +438,7 @@ class SpanCache {
   static constexpr std::size_t kScopePoolSpans = 2;  // per class and scan kind
   std::vector<void*> finalize_queue_;
   bool allocate_black_ = false;
+  bool sticky_marks_ = false;
   std::uint32_t id_;  // process-unique, for span generations
   std::uint32_t epoch_ = 1;
   std::uint64_t gen_ = 0;       // generation(id_, epoch_): swept this epoch
@@ -414,6 +446,8 @@ class SpanCache {
   // Background sweeping.
   bool background_ = false;
   std::vector<Span*> all_spans_;           // every span held (Span::cache_index)
+  std::size_t walk_cursor_ = 0, walk_limit_ = 0;  // the span walk: [cursor, limit) still to visit
+  std::vector<Span*> walk_behind_;         // still to visit, moved below the cursor
   std::vector<Span*> sweep_work_;          // this epoch's spans, for the helpers
   std::atomic<std::int64_t> sweep_work_left_{0};
   std::mutex background_mutex_;

@@ -51,6 +51,7 @@ void check_all_managers_agree(Workload w, int size, std::int64_t iterations, std
   CHECK(checksum_under<moss_bench::SharedPtrManager>(w, size, iterations) == expected);
   CHECK(checksum_under<moss_bench::BoehmManager>(w, size, iterations) == expected);
   CHECK(checksum_under<moss_bench::MarkSweepManager>(w, size, iterations) == expected);
+  CHECK(checksum_under<moss_bench::GenerationalManager>(w, size, iterations) == expected);
   CHECK(checksum_under<moss_bench::RefcountManager>(w, size, iterations) == expected);
 }
 

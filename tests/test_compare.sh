@@ -33,7 +33,7 @@ fi
 # Every cell of the matrix: workload,strategy.
 expected=()
 for w in gcbench binarytrees pause; do
-  for s in ms rc boehm malloc mimalloc shared_ptr; do expected+=("$w,$s"); done
+  for s in ms ms+gen rc boehm malloc mimalloc shared_ptr; do expected+=("$w,$s"); done
 done
 expected+=("binarytrees,ms+local" "binarytrees,rc+local")
 for p in trees permutations queue strings; do

@@ -61,7 +61,7 @@ using moss_bench::Workload;
 constexpr const char* usage_text =
     "usage: moss-bench WORKLOAD --gc=MANAGER [--size N] [--iterations K] [--quiet]\n"
     "  WORKLOAD    gcbench | binarytrees | pause | binarytrees-local\n"
-    "  MANAGER     ms | rc | boehm | malloc | shared_ptr | mimalloc\n"
+    "  MANAGER     ms | ms+gen | rc | boehm | malloc | shared_ptr | mimalloc\n"
     "              (binarytrees-local: ms | rc)\n"
     "  --size N    gcbench: max tree depth (16); binarytrees(-local): N (21);\n"
     "              pause: live MiB (256)\n"
@@ -232,6 +232,7 @@ int dispatch(const Options& o, char** argv) {
   usage_error("moss-bench-mimalloc runs only --gc=mimalloc; use moss-bench for '" + o.gc + "'");
 #else
   if (o.gc == "ms") return measure<MarkSweepManager>(o);
+  if (o.gc == "ms+gen") return measure<GenerationalManager>(o);
   if (o.gc == "rc") return measure<RefcountManager>(o);
   if (o.gc == "boehm") return measure<BoehmManager>(o);
   if (o.gc == "malloc") return measure<MallocManager>(o);

@@ -77,9 +77,12 @@ class MossManager {
   using VecRef = Vec*;
   using AnyRef = Object*;
 
-  explicit MossManager(moss::Collector collector) : heap_(options(collector)) {}
+  explicit MossManager(moss::Collector collector, bool generational = false)
+      : heap_(options(collector, generational)), generational_(generational) {}
 
-  const char* gc_name() const { return heap_.collector() == moss::Collector::refcount ? "rc" : "ms"; }
+  const char* gc_name() const {
+    return heap_.collector() == moss::Collector::refcount ? "rc" : generational_ ? "ms+gen" : "ms";
+  }
   moss::Heap& heap() { return heap_; }
 
   template <class N>
@@ -129,13 +132,15 @@ class MossManager {
   }
 
  private:
-  static moss::HeapOptions options(moss::Collector collector) {
+  static moss::HeapOptions options(moss::Collector collector, bool generational) {
     moss::HeapOptions o;
     o.collector = collector;
+    o.generational = generational;
     return o;
   }
 
   moss::Heap heap_;
+  bool generational_;
 };
 
 // The two spellings of the moss manager, as distinct policy types so that
@@ -144,6 +149,13 @@ class MarkSweepManager : public MossManager {
  public:
   static constexpr const char* name = "ms";
   MarkSweepManager() : MossManager(moss::Collector::mark_sweep) {}
+};
+
+// Mark-sweep with generational collection (HeapOptions::generational).
+class GenerationalManager : public MossManager {
+ public:
+  static constexpr const char* name = "ms+gen";
+  GenerationalManager() : MossManager(moss::Collector::mark_sweep, true) {}
 };
 
 class RefcountManager : public MossManager {

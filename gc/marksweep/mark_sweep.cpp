@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <unordered_set>
 #include <limits>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "gc/helper_threads.hpp"
 #include "gc/roots.hpp"
 #include "moss/member.hpp"
+#include "runtime/barrier.hpp"
 
 namespace moss::detail {
 
@@ -40,6 +44,7 @@ struct ArrayPiece {
   std::size_t count;
 };
 constexpr std::size_t kArrayPiece = 256;
+constexpr std::size_t kCardScanStep = 4096;  // scan work per step of a minor cycle's card scan
 constexpr std::size_t kArraySlotWork = 32;  // scan work charged per array slot
 
 struct Marker {
@@ -64,7 +69,8 @@ class MarkSweep final : public CollectorBase {
       workers_.resize(heap.options().helper_threads);
       heap.cache().set_background_sweep(true);
     }
-    set_goal(0);
+    generational_ = heap.options().generational && enable_card_marking();
+    set_goal(0, 0);
   }
 
   void allocation_slow_path(std::size_t bytes) override;
@@ -87,7 +93,8 @@ class MarkSweep final : public CollectorBase {
     if (marking_) main_.weak.push_back(slot);
     *slot = value;
   }
-  void collect() override;
+  void collect() override { collect_cycle(true); }
+  void stress_collect() override { collect_cycle(false); }
   // An escaped object may be known to the marker only through the scope it
   // left: shading it keeps this cycle from missing it.
   void on_escape(void* object) override {
@@ -100,6 +107,7 @@ class MarkSweep final : public CollectorBase {
     if (marking_) stale_entries_ = true;
   }
   void fill_stats(HeapStats& stats) const override {
+    stats.minor_collections = minor_collections_;
     stats.helper_marked_objects = helper_marked_objects_;
     stats.helper_swept_spans = heap_.cache().background_swept_spans();
   }
@@ -194,10 +202,37 @@ class MarkSweep final : public CollectorBase {
     Marker& m_;
   };
 
-  void set_goal(std::uint64_t live);
+  // Paces the next cycle: the goal from `live` (the bytes marked live),
+  // the trigger and the runway from `held` (the bytes the heap cannot free
+  // before the next cycle: `live`, or under generational collection the
+  // old data, garbage included, which only a full cycle reclaims).
+  void set_goal(std::uint64_t live, std::uint64_t held);
   void start_marking();
-  // Turns marking on (barrier, black allocation) and shades the roots.
-  void begin_marking();
+  // Turns marking on (barrier, black allocation) and shades the roots. The
+  // cycle is minor if the heap is generational, the last sweep left the
+  // marks sticky and `full` is false; else every mark is cleared first.
+  void begin_marking(bool full);
+  // A whole cycle in one pause: full (collect()), or of whichever kind the
+  // marks allow (stress collections, non-incremental heaps). A cycle under
+  // way is finished (a minor one turned full if `full`).
+  void collect_cycle(bool full);
+  // Minor cycles: pushes the old objects on the dirty cards of the spans
+  // snapshotted at mark start (clearing the cards), up to about `budget`
+  // work; returns the work done.
+  std::size_t scan_cards(std::size_t budget);
+  // Pushes the marked objects of slots first..last; returns how many.
+  std::size_t push_old(Span* s, std::uint32_t first, std::uint32_t last);
+  // Old and new after a cycle: the marked set's size, and whether the next
+  // cycle is full (decided before the sweep, which keeps marks for a minor).
+  void account_cycle();
+  // MOSS_VERIFY=1, before a minor cycle: every reachable old object that
+  // refers to a young one lies on a dirty card (or in a span without cards).
+  void check_remembered_set();
+  // MOSS_VERIFY=1: the objects reachable from the roots, found by a trace
+  // of its own (mark bits untouched). After minor cycles the marked set
+  // holds old garbage too, which may refer to anything: the generational
+  // checks look at reachable objects only.
+  std::unordered_set<const void*> reachable_objects();
   // Rescans the roots, drains, clears dead weak slots, turns marking off.
   // `full`: a whole collection in one pause (collect()).
   void terminate_marking(bool full);
@@ -217,11 +252,21 @@ class MarkSweep final : public CollectorBase {
   bool take_grey(Marker& m);
   void finish_marking();
   void stop_marking();
-  void check_no_black_to_white();
+  // `only`: check these objects alone (null: every marked object).
+  void check_no_black_to_white(const std::unordered_set<const void*>* only = nullptr);
 
   Marker main_;
   MarkVisitor<false> visitor_;
   bool marking_ = false;
+  // Generational mode (HeapOptions::generational; needs the card table).
+  bool generational_ = false;
+  bool minor_ = false;               // the cycle under way (or the last) is minor
+  std::uint64_t old_bytes_ = 0;      // marked (old) payload after the last cycle
+  std::uint64_t old_objects_ = 0;
+  std::uint64_t full_old_bytes_ = 0; // old_bytes_ right after the last full cycle
+  std::uint64_t full_cycle_work_ = 0;  // scan work of the last full cycle
+  std::uint64_t allocated_at_mark_start_ = 0, allocated_objects_at_mark_start_ = 0;
+  std::uint64_t minor_collections_ = 0;
   bool stale_entries_ = false;  // a scope freed objects while marking
   bool verify_each_cycle_ = false;
   bool explain_roots_ = false;
@@ -247,18 +292,22 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t helper_marked_objects_ = 0;
 };
 
-void MarkSweep::set_goal(std::uint64_t live) {
+void MarkSweep::set_goal(std::uint64_t live, std::uint64_t held) {
   const HeapOptions& o = heap_.options();
-  base_live_ = live;
+  base_live_ = held;
   if (o.gc_percent < 0) {
     goal_ = trigger_ = std::numeric_limits<std::uint64_t>::max();
     report_goal(0);
     return;
   }
   double growth = 1.0 + o.gc_percent / 100.0;
-  goal_ = std::max<std::uint64_t>(o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth));
-  std::uint64_t runway = goal_ - std::min(goal_, live);
-  trigger_ = o.incremental ? live + runway * 7 / 10 : goal_;
+  // At least half the usual headroom over what is held, so that a cycle
+  // (the full one old garbage brings on above all) can be paced.
+  goal_ = std::max<std::uint64_t>(
+      {o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth),
+       held + static_cast<std::uint64_t>(static_cast<double>(held) * (growth - 1.0) / 2.0)});
+  std::uint64_t runway = goal_ - std::min(goal_, held);
+  trigger_ = o.incremental ? held + runway * 7 / 10 : goal_;
   // The goal counts payload bytes; the page heap is told the span bytes it
   // will take, so that the scavenger keeps resident the pages the next
   // cycle reuses (telling it too little, it releases pages every cycle
@@ -281,7 +330,7 @@ void MarkSweep::allocation_slow_path(std::size_t) {
     if (!cache.sweep_done()) cache.sweep_some(16);
     if (heap_live >= trigger_) {
       if (!heap_.options().incremental) {
-        collect();
+        collect_cycle(false);
         heap_.run_finalizers();
         return;
       }
@@ -313,15 +362,48 @@ void MarkSweep::allocation_slow_path(std::size_t) {
 
 void MarkSweep::start_marking() {
   SpanCache& cache = heap_.cache();
-  if (!cache.sweep_done()) {
-    Pause pause(heap_.pauses(), &heap_.sweep_us);
-    cache.finish_sweep();
+  double start = now_us();
+  bool finished = false;
+  {
+    Pause pause(heap_.pauses());
+    if (!cache.sweep_done()) {
+      PhaseTimer t(heap_.sweep_us);
+      cache.finish_sweep();
+    }
+    {
+      PhaseTimer t(heap_.root_scan_us);
+      begin_marking(false);
+    }
+    if (minor_) {
+      // A minor cycle often has little to trace: a slice of it right away,
+      // and if that is all, termination too, in the same pause. Nothing is
+      // then allocated black (and so kept until the next full cycle).
+      PhaseTimer t(heap_.mark_us);
+      if (drain(heap_.options().mark_slice_bytes)) {
+        terminate_marking(false);
+        account_cycle();
+        begin_sweep();
+        end_cycle();
+        finished = true;
+      }
+    }
   }
-  Pause pause(heap_.pauses(), &heap_.root_scan_us);
-  begin_marking();
+  if (finished) heap_.trace_line("minor collection", now_us() - start);
 }
 
-void MarkSweep::begin_marking() {
+void MarkSweep::begin_marking(bool full) {
+  SpanCache& cache = heap_.cache();
+  minor_ = generational_ && !full && cache.sticky_marks();
+  if (!minor_ && cache.sticky_marks()) {
+    cache.clear_all_marks();
+    cache.set_sticky_marks(false);
+  }
+  if (minor_) {
+    if (verify_each_cycle_) check_remembered_set();
+    cache.begin_span_walk();
+  }
+  allocated_at_mark_start_ = cache.allocated_bytes();
+  allocated_objects_at_mark_start_ = cache.allocated_objects();
   marking_ = true;
   collector_barrier_on(false);
   heap_.cache().set_allocate_black(true);
@@ -335,6 +417,7 @@ void MarkSweep::begin_marking() {
 
 void MarkSweep::terminate_marking(bool full) {
   scan_roots();
+  cycle_work_ += scan_cards(std::numeric_limits<std::size_t>::max());
   // The helpers join a full collection's drain, and a termination's when
   // there is enough grey left to repay waking them (a short termination
   // pause would otherwise wait for a thread to be scheduled).
@@ -342,7 +425,14 @@ void MarkSweep::terminate_marking(bool full) {
     drain_in_parallel();
   }
   drain(std::numeric_limits<std::size_t>::max());
-  if (verify_each_cycle_) check_no_black_to_white();
+  if (verify_each_cycle_) {
+    if (minor_) {
+      auto reachable = reachable_objects();
+      check_no_black_to_white(&reachable);
+    } else {
+      check_no_black_to_white();
+    }
+  }
   SpanCache& cache = heap_.cache();
   for (void** slot : main_.weak) {
     if (stale_entries_ && cache.find_object(slot) == nullptr) continue;  // its holder was reclaimed
@@ -351,7 +441,33 @@ void MarkSweep::terminate_marking(bool full) {
     if (s != nullptr && !s->is_marked(i)) *slot = nullptr;
   }
   main_.weak.clear();
+  heap_.cache().end_span_walk();
   stop_marking();
+}
+
+void MarkSweep::account_cycle() {
+  SpanCache& cache = heap_.cache();
+  // Allocated black while marking: marked, so old from now on.
+  std::uint64_t black = cache.allocated_bytes() - allocated_at_mark_start_;
+  std::uint64_t black_objects = cache.allocated_objects() - allocated_objects_at_mark_start_;
+  if (minor_) {
+    old_bytes_ += main_.bytes + black;
+    old_objects_ += main_.objects + black_objects;
+    ++minor_collections_;
+  } else {
+    old_bytes_ = main_.bytes + black;
+    old_objects_ = main_.objects + black_objects;
+    full_old_bytes_ = old_bytes_;
+  }
+  // Minor cycles run until the old data has grown by half (at least 1 MiB)
+  // since the last full cycle (what died old is reclaimed only by a full
+  // one), or until one costs half what a full one did: old objects written
+  // next to young ones (whose cards their initialisation dirties) are
+  // traced by every minor cycle, more of them as old garbage piles up.
+  if (!minor_) full_cycle_work_ = cycle_work_;
+  bool full_next = old_bytes_ > full_old_bytes_ + std::max<std::uint64_t>(full_old_bytes_ / 2, 1u << 20) ||
+                   (minor_ && cycle_work_ > full_cycle_work_ / 2);
+  cache.set_sticky_marks(generational_ && !full_next);
 }
 
 void MarkSweep::begin_sweep() {
@@ -377,11 +493,19 @@ void MarkSweep::end_cycle() {
     span_overhead_ = std::clamp(static_cast<double>(cache.heap_bytes()) / static_cast<double>(paced), 1.25, 2.0);
   }
   cache.reset_bytes_since_mark();
-  heap_.live_bytes = main_.bytes;
-  heap_.live_objects = main_.objects;
+  // Generational: the old data stays until a full cycle, dead or not. The
+  // goal comes from what the last full cycle found live, so old garbage
+  // does not raise it: as it piles up, minor cycles come sooner, until the
+  // next full one.
+  heap_.live_bytes = generational_ ? old_bytes_ : main_.bytes;
+  heap_.live_objects = generational_ ? old_objects_ : main_.objects;
   ++heap_.collections;
   last_cycle_work_ = cycle_work_;
-  set_goal(main_.bytes);
+  if (generational_) {
+    set_goal(full_old_bytes_, old_bytes_);
+  } else {
+    set_goal(main_.bytes, main_.bytes);
+  }
 }
 
 void MarkSweep::scan_roots() {
@@ -435,7 +559,16 @@ bool MarkSweep::drain(std::size_t budget) {
       queue[(head + queued) % kQueue] = g;
       ++queued;
     }
-    if (queued == 0) return true;
+    if (queued == 0) {
+      // A minor cycle's dirty cards are scanned a little at a time, when
+      // the grey stack has run dry, so that it stays short.
+      if (heap_.cache().span_walk_done()) return true;
+      if (work >= budget) return false;
+      std::size_t w = scan_cards(std::min<std::size_t>(budget - work, kCardScanStep));
+      work += w;
+      cycle_work_ += w;
+      continue;
+    }
     if (work >= budget) {
       // Out of budget: what is queued goes back on the stack, in order.
       for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
@@ -545,34 +678,158 @@ void MarkSweep::stop_marking() {
   collector_barrier_off(false);
 }
 
+std::size_t MarkSweep::scan_cards(std::size_t budget) {
+  SpanCache& cache = heap_.cache();
+  std::uint8_t* cards = card_bytes.load(std::memory_order_relaxed);
+  std::size_t work = 0;
+  Span* s = nullptr;
+  while (work < budget && (s = cache.next_walk_span()) != nullptr) {
+    // Work is charged in scan bytes: a span's cards cost what reading them
+    // does, and the old objects they hold are charged when traced.
+    work += 8;
+    // Spans that may hold traceable old objects (the walk visits only this
+    // heap's spans in use).
+    if (s->noscan || s->scope_depth != 0 || s->alloc_count == 0) {
+      continue;
+    }
+    if (!carded(s->start, s->end())) {
+      // No cards: every old object counts as written.
+      work += s->slots + 16 * push_old(s, 0, s->slots - 1);
+      continue;
+    }
+    std::uintptr_t first = (reinterpret_cast<std::uintptr_t>(s->start) - kCardBase) >> kCardShift;
+    std::uintptr_t count = s->bytes() >> kCardShift;
+    work += count;
+    // Stores into young objects (their initialisation above all) dirty
+    // cards too: a span with no old object only has its cards cleared.
+    bool old = false;
+    for (std::uint32_t w = 0, words = (s->slots + 63) / 64; w < words && !old; ++w) old = s->mark_bits[w] != 0;
+    if (!old) {
+      std::memset(cards + first, 0, count);
+      continue;
+    }
+    std::uint32_t next = 0;  // slots below it were pushed already
+    for (std::uintptr_t c = 0; c < count; ++c) {
+      if (cards[first + c] == 0) continue;
+      cards[first + c] = 0;
+      work += 4;
+      // The slots overlapping the card (its first bytes may be the span's
+      // head, before the first slot).
+      const char* lo = s->start + (c << kCardShift);
+      const char* hi = lo + (std::size_t{1} << kCardShift) - 1;
+      if (hi < s->first_slot()) continue;
+      std::uint32_t i0 = lo < s->first_slot() ? 0 : s->index_of(lo);
+      if (i0 >= s->slots) break;
+      std::uint32_t i1 = std::min(s->index_of(hi), s->slots - 1);
+      i0 = std::max(i0, next);
+      if (i0 > i1) continue;
+      work += 16 * push_old(s, i0, i1);
+      next = i1 + 1;
+    }
+  }
+  return work;
+}
+
+std::size_t MarkSweep::push_old(Span* s, std::uint32_t first, std::uint32_t last) {
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  std::size_t pushed = 0;
+  for (std::uint32_t i = first; i <= last; ++i) {
+    if (s->is_marked(i) && s->is_allocated(i)) {
+      main_.grey.push_back({s->payload(i), bytes});
+      ++pushed;
+    }
+  }
+  return pushed;
+}
+
+void MarkSweep::check_remembered_set() {
+  class Checker final : public Visitor {
+   public:
+    explicit Checker(SpanCache& c) : cache_(c) {}
+    bool young = false;
+    void visit_conservative(const void*, const void*) override {}
+
+   protected:
+    void visit_pointer(const void* object) override { note(object, false); }
+    void visit_candidate(const void* maybe) override { note(maybe, true); }
+    void visit_weak(void* const* slot) override { note(*slot, true); }
+
+   private:
+    void note(const void* object, bool exact) {
+      std::uint32_t i = 0;
+      Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
+      if (s != nullptr && (!exact || s->payload(i) == object) && !s->is_marked(i) && s->scope_depth == 0) {
+        young = true;
+      }
+    }
+    SpanCache& cache_;
+  } checker(heap_.cache());
+  const std::uint8_t* cards = card_bytes.load(std::memory_order_relaxed);
+  const std::unordered_set<const void*> reachable = reachable_objects();
+  for (Span* s : heap_.cache().all_spans()) {
+    if (s->noscan || s->scope_depth != 0 || !carded(s->start, s->end())) continue;
+    for (std::uint32_t i = 0; i < s->slots; ++i) {
+      if (!s->is_marked(i) || !s->is_allocated(i)) continue;
+      void* p = s->payload(i);
+      if (reachable.count(p) == 0) continue;
+      const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
+      if (ti.trace == nullptr) continue;
+      checker.young = false;
+      ti.trace(p, checker);
+      if (!checker.young) continue;
+      const char* begin = static_cast<const char*>(p) - kHeaderSize;
+      std::uintptr_t c0 = (reinterpret_cast<std::uintptr_t>(begin) - kCardBase) >> kCardShift;
+      std::uintptr_t c1 = (reinterpret_cast<std::uintptr_t>(begin + s->slot_size - 1) - kCardBase) >> kCardShift;
+      bool dirty = false;
+      for (std::uintptr_t c = c0; c <= c1; ++c) dirty |= cards[c] != 0;
+      if (!dirty) {
+        std::fprintf(stderr, "moss: MOSS_VERIFY: an old object refers to a young one but no card of it is dirty\n");
+        std::abort();
+      }
+    }
+  }
+}
+
 void MarkSweep::finish_marking() {
   double start = now_us();
   {
     Pause pause(heap_.pauses(), &heap_.mark_us);
     terminate_marking(false);
+    account_cycle();
     begin_sweep();
     end_cycle();
   }
-  heap_.trace_line("mark termination", now_us() - start);
+  heap_.trace_line(minor_ ? "minor mark termination" : "mark termination", now_us() - start);
 }
 
-void MarkSweep::collect() {
+void MarkSweep::collect_cycle(bool full) {
   double start = now_us();
   {
     Pause pause(heap_.pauses());
     SpanCache& cache = heap_.cache();
+    if (marking_ && minor_ && full) {
+      // A minor cycle under way becomes full: with every mark cleared
+      // (whatever is grey is traced all the same), termination's root scan
+      // and drain find everything reachable.
+      cache.clear_all_marks();
+      cache.set_sticky_marks(false);
+      minor_ = false;
+      cache.end_span_walk();
+      main_.bytes = main_.objects = 0;
+    }
     if (!marking_) {
       if (!cache.sweep_done()) {
         PhaseTimer t(heap_.sweep_us);
         cache.finish_sweep();
       }
       PhaseTimer t(heap_.root_scan_us);
-      begin_marking();
+      begin_marking(full);
     }
     {
       PhaseTimer t(heap_.mark_us);
       terminate_marking(true);
     }
+    account_cycle();
     {
       // With helper threads the sweep runs on all of them at once: they
       // take spans from one end, this thread from the other.
@@ -582,7 +839,7 @@ void MarkSweep::collect() {
     }
     end_cycle();
   }
-  heap_.trace_line("full collection", now_us() - start);
+  heap_.trace_line(minor_ ? "minor collection" : "full collection", now_us() - start);
   if (verify_each_cycle_) {
     if (const char* p = heap_.cache().verify()) {
       std::fprintf(stderr, "moss: MOSS_VERIFY: %s\n", p);
@@ -591,8 +848,48 @@ void MarkSweep::collect() {
   }
 }
 
+std::unordered_set<const void*> MarkSweep::reachable_objects() {
+  class Tracer final : public Visitor {
+   public:
+    Tracer(SpanCache& c, std::unordered_set<const void*>& seen, std::vector<const void*>& work)
+        : cache_(c), seen_(seen), work_(work) {}
+    void visit_conservative(const void* begin, const void* end) override {
+      for_each_word(begin, end, [this](const void* w) { add(cache_.find_object(w)); });
+    }
+
+   protected:
+    void visit_pointer(const void* object) override {
+      if (object != nullptr) add(cache_.find_object(object));
+    }
+    void visit_candidate(const void* maybe) override {
+      if (maybe != nullptr && cache_.find_object(maybe) == maybe) add(maybe);
+    }
+    void visit_weak(void* const*) override {}
+
+   private:
+    void add(const void* p) {
+      if (p != nullptr && seen_.insert(p).second) work_.push_back(p);
+    }
+    SpanCache& cache_;
+    std::unordered_set<const void*>& seen_;
+    std::vector<const void*>& work_;
+  };
+  std::unordered_set<const void*> seen;
+  std::vector<const void*> work;
+  Tracer tracer(heap_.cache(), seen, work);
+  visit_stacks(heap_, tracer);
+  visit_handles(heap_, tracer);
+  while (!work.empty()) {
+    const void* p = work.back();
+    work.pop_back();
+    const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
+    if (ti.trace != nullptr) ti.trace(p, tracer);
+  }
+  return seen;
+}
+
 // Every marked object's references lead to marked objects.
-void MarkSweep::check_no_black_to_white() {
+void MarkSweep::check_no_black_to_white(const std::unordered_set<const void*>* only) {
   class Checker final : public Visitor {
    public:
     explicit Checker(SpanCache& c) : cache_(c) {}
@@ -617,11 +914,12 @@ void MarkSweep::check_no_black_to_white() {
    private:
     SpanCache& cache_;
   } checker(heap_.cache());
-  heap_.cache().for_each_span([&checker](const Span& s) {
+  heap_.cache().for_each_span([&checker, only](const Span& s) {
     if (s.noscan) return;
     for (std::uint32_t i = 0; i < s.slots; ++i) {
       if (!s.is_marked(i)) continue;
       void* p = s.payload(i);
+      if (only != nullptr && only->count(p) == 0) continue;
       const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
       if (ti.trace != nullptr) ti.trace(p, checker);
     }

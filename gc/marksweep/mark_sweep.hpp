@@ -36,6 +36,29 @@
 // marking, whose references arrive through the barrier). At termination no
 // black object refers to a white one (MOSS_VERIFY=1 checks it).
 //
+// Generational mode (HeapOptions::generational, off by default): sticky mark
+// bits. The sweep after a cycle leaves the survivors marked (old) instead of
+// clearing every mark, and the next cycle is minor: marking finds old
+// objects already black and traces only young ones, from the roots and
+// from the old objects on dirty cards. The barrier marks the 512-byte card
+// of every slot it stores into (moss/member.hpp, runtime/barrier.hpp); a
+// minor cycle walks the heap's spans, a step at a time whenever its grey
+// stack runs dry, clears their dirty cards and pushes the old objects on
+// them, so every reference an old object was given since the last cycle is
+// traced. (Initialising stores dirty the cards of young objects too; a span
+// with no old object only has its cards cleared.) Objects allocated black
+// during a minor cycle become old, so a minor cycle starts with a slice of
+// marking in its first pause and, if that is all, ends there. A full cycle
+// (marks cleared by the sweep before it) comes when the old data has grown
+// by half since the last full one or a minor cycle costs half what that
+// did, and for every Heap::collect(); it reclaims old garbage. The goal is
+// paced from the live bytes the last full cycle found, the trigger from
+// the old bytes held now. Invariant (MOSS_VERIFY=1 checks it before every
+// minor cycle): a reachable old object that refers to a young one lies on
+// a dirty card, or in a span outside the card table's range, whose old
+// objects are all pushed. Dead objects kept for their finalizers are left
+// young, so the next cycle decides whether a finalizer resurrected them.
+//
 // Pacing: after a cycle with `live` bytes marked, the goal is
 // max(min_heap_bytes, live * (1 + gc_percent / 100)); an incremental cycle
 // starts at live + 7/10 of the runway to the goal and is paced (in units of

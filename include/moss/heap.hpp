@@ -62,6 +62,17 @@ struct HeapOptions {
   // Mark-sweep: mark incrementally (true) or stop the world for each whole
   // cycle (false).
   bool incremental = true;
+  // Mark-sweep: generational collection with sticky mark bits. Objects that
+  // survive a collection stay marked (old) and a minor collection traces
+  // only from the roots and from old objects stored into since the last
+  // collection (found by card marking in the barrier), so long-lived data
+  // is not traced again every cycle; a full collection (when the old data
+  // has grown by half since the last full one or a minor one costs half
+  // what that did, and every Heap::collect()) traces everything and
+  // reclaims old garbage. The trade: much less marking, more memory (what
+  // dies old waits for a full cycle). Off: every cycle is full.
+  // MOSS_GENERATIONAL=0 or 1 overrides it.
+  bool generational = false;
   // Mark-sweep: the work of one incremental mark slice, in bytes scanned
   // (a slot of an array visited with Visitor::visit_array counts as 32).
   std::size_t mark_slice_bytes = 128u << 10;
@@ -97,6 +108,7 @@ struct HeapStats {
   std::uint64_t os_resident_bytes = 0;  // process RSS as the OS reports it
   // Collections and pauses (every stop of the mutator for collector work).
   std::uint64_t collections = 0;        // completed cycles or reconciliations
+  std::uint64_t minor_collections = 0;  // mark-sweep: of those, minor (generational) cycles
   std::uint64_t pauses = 0;
   double pause_p50_us = 0, pause_p99_us = 0, pause_max_us = 0, pause_total_us = 0;
   // Per-phase times, summed over all cycles, in microseconds.

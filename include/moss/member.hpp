@@ -8,10 +8,11 @@
 //  - refcount: the new target's count goes up, the old one's down;
 //  - escape-aware allocation: a scope-local target stored into an object
 //    outside its scope escapes.
-// The inline part is one relaxed load, a compare with the value and a branch:
-// it sends a store to the slow path only while a heap in the process needs
-// it (marking in progress, a refcount heap) or, with local scopes open, when
-// the value lies where scope-local objects do.
+// The inline part marks the slot's card (a byte store, for generational
+// mark-sweep) and compares the value with a threshold: it sends a store to
+// the slow path only while a heap in the process needs it (marking in
+// progress, a refcount heap) or, with local scopes open, when the value
+// lies where scope-local objects do.
 //
 // A Member that is not inside a managed object (on the stack, in a plain
 // struct) is an ordinary pointer; the barrier finds out which by address.
@@ -53,7 +54,22 @@ inline bool needs_slow_barrier(const void* value) {
   return reinterpret_cast<std::uintptr_t>(value) >= barrier_threshold.load(std::memory_order_relaxed);
 }
 
+// Card marking, the remembered set of generational mark-sweep: a store
+// into a slot in the range where the page heap places ordinary arenas
+// marks the slot's 512-byte card dirty (one byte), so that a minor
+// collection finds the old objects written since the last collection
+// without tracing every old object (runtime/barrier.hpp).
+inline constexpr std::uintptr_t kCardBase = std::uintptr_t{0x2000} << 32;
+inline constexpr unsigned kCardShift = 9;
+extern std::atomic<std::uint8_t*> card_bytes;
+extern std::atomic<std::uintptr_t> card_count;  // cards covered from kCardBase (0: no table)
+inline void mark_card(const void* slot) {
+  std::uintptr_t c = (reinterpret_cast<std::uintptr_t>(slot) - kCardBase) >> kCardShift;
+  if (c < card_count.load(std::memory_order_acquire)) card_bytes.load(std::memory_order_relaxed)[c] = 1;
+}
+
 inline void write_reference(void** slot, void* value) {
+  mark_card(slot);
   if (needs_slow_barrier(value)) [[unlikely]] {
     write_barrier_slow(slot, value);
   } else {
@@ -61,6 +77,7 @@ inline void write_reference(void** slot, void* value) {
   }
 }
 inline void write_weak_reference(void** slot, void* value) {
+  mark_card(slot);
   if (needs_slow_barrier(value)) [[unlikely]] {
     weak_barrier_slow(slot, value);
   } else {

@@ -106,6 +106,9 @@ typedef struct moss_heap_options {
   bool incremental;
   /* Mark-sweep: bytes scanned by one incremental mark slice. */
   size_t mark_slice_bytes;
+  /* Mark-sweep: generational collection with sticky mark bits (see
+   * HeapOptions::generational in heap.hpp). MOSS_GENERATIONAL=0|1 overrides. */
+  bool generational;
   /* Background helper threads for sweeping and marking (0: none). */
   unsigned helper_threads;
   /* Collect every N allocations (0: off). MOSS_GC_STRESS=N sets it too. */
@@ -271,6 +274,7 @@ struct moss_stats {
   uint64_t os_resident_bytes; /* process RSS as the OS reports it */
   /* Collections and pauses. */
   uint64_t collections, pauses;
+  uint64_t minor_collections; /* mark-sweep: of the collections, minor ones */
   double pause_p50_us, pause_p99_us, pause_max_us, pause_total_us;
   /* Per-phase times summed over all cycles, in microseconds. */
   double root_scan_us, mark_us, sweep_us, finalize_us;
