@@ -87,6 +87,28 @@ struct Node {
   }
 };
 
+// A list of n Nodes linked through `right`, values n-1 down to 0 from the
+// head, made in a frame of its own (stack scanning is conservative).
+[[gnu::noinline]] inline Node* make_list(moss::Heap& heap, long n) {
+  Node* head = nullptr;
+  for (long i = 0; i < n; ++i) {
+    Node* x = moss::make<Node>(heap, i);
+    x->right = head;
+    head = x;
+  }
+  return head;
+}
+
+// An object with a weak and a strong reference.
+struct WeakHolder {
+  moss::WeakMember<Node> weak;
+  moss::Member<Node> strong;
+  void trace(moss::Visitor& v) const {
+    v.visit(weak);
+    v.visit(strong);
+  }
+};
+
 // A node with a finalizer that counts.
 struct FinNode {
   static inline long finalized = 0;

@@ -17,7 +17,9 @@
 using moss_test::collectors;
 using moss_test::Counted;
 using moss_test::FinNode;
+using moss_test::make_list;
 using moss_test::Node;
+using moss_test::WeakHolder;
 using moss_test::scrub_and_collect;
 
 namespace {
@@ -30,16 +32,6 @@ moss::HeapOptions opts(moss::Collector c) {
 
 [[gnu::noinline]] void make_garbage_counted(moss::Heap& heap, int n) {
   for (int i = 0; i < n; ++i) moss::make<Counted>(heap, i);
-}
-
-[[gnu::noinline]] Node* make_list(moss::Heap& heap, long n) {
-  Node* head = nullptr;
-  for (long i = 0; i < n; ++i) {
-    Node* x = moss::make<Node>(heap, i);
-    x->right = head;
-    head = x;
-  }
-  return head;
 }
 
 long list_sum(Node* n) {
@@ -212,14 +204,6 @@ TEST_CASE("unreachable cycles are reclaimed") {
 }
 
 namespace {
-struct WeakHolder {
-  moss::WeakMember<Node> weak;
-  moss::Member<Node> strong;
-  void trace(moss::Visitor& v) const {
-    v.visit(weak);
-    v.visit(strong);
-  }
-};
 [[gnu::noinline]] WeakHolder* make_weak_holder(moss::Heap& heap) {
   WeakHolder* h = moss::make<WeakHolder>(heap);
   h->weak = moss::make<Node>(heap, 1);

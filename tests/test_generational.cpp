@@ -17,7 +17,9 @@
 #include "support.hpp"
 
 using moss_test::FinNode;
+using moss_test::make_list;
 using moss_test::Node;
+using moss_test::WeakHolder;
 using moss_test::scrub_and_collect;
 using moss_test::scrub_stack;
 
@@ -46,16 +48,6 @@ moss::HeapOptions generational(std::uint64_t every) {
   o.generational = true;
   o.stress_every = every;
   return o;
-}
-
-[[gnu::noinline]] Node* make_list(moss::Heap& heap, long n) {
-  Node* head = nullptr;
-  for (long i = 0; i < n; ++i) {
-    Node* x = moss::make<Node>(heap, i);
-    x->right = head;
-    head = x;
-  }
-  return head;
 }
 
 [[gnu::noinline]] void make_garbage(moss::Heap& heap, int n) {
@@ -124,14 +116,6 @@ TEST_CASE("what dies old waits for a full collection; young garbage goes in mino
 }
 
 namespace {
-struct WeakHolder {
-  moss::WeakMember<Node> weak;
-  moss::Member<Node> strong;
-  void trace(moss::Visitor& v) const {
-    v.visit(weak);
-    v.visit(strong);
-  }
-};
 [[gnu::noinline]] void give_weak_young_target(moss::Heap& heap, WeakHolder* h) {
   h->weak = moss::make<Node>(heap, 7);
   h->strong = moss::make<Node>(heap, 8);
