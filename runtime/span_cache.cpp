@@ -417,6 +417,7 @@ void SpanCache::start_sweep() {
 void SpanCache::clear_all_marks() {
   MOSS_ASSERT(unswept_spans_ == 0);
   for (Span* s : all_spans_) std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * ((s->slots + 63) / 64));
+  sticky_marks_ = false;
 }
 
 void SpanCache::finish_sweep() {

@@ -247,7 +247,8 @@ class SpanCache {
   // how the last sweep left them.
   void set_sticky_marks(bool on) { sticky_marks_ = on; }
   bool sticky_marks() const { return sticky_marks_; }
-  // Clears every mark bit (all spans swept): old objects become young.
+  // Clears every mark bit (all spans swept): old objects become young, and
+  // sticky_marks() is false.
   void clear_all_marks();
   // Every span this cache holds (scope spans included), in no order.
   const std::vector<Span*>& all_spans() const { return all_spans_; }

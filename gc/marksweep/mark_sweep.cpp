@@ -216,9 +216,9 @@ class MarkSweep final : public CollectorBase {
   // marks allow (stress collections, non-incremental heaps). A cycle under
   // way is finished (a minor one turned full if `full`).
   void collect_cycle(bool full);
-  // Minor cycles: pushes the old objects on the dirty cards of the spans
-  // snapshotted at mark start (clearing the cards), up to about `budget`
-  // work; returns the work done.
+  // Minor cycles: the next steps of the span walk begun at mark start:
+  // pushes the old objects on each span's dirty cards (clearing them), up
+  // to about `budget` work; returns the work done.
   std::size_t scan_cards(std::size_t budget);
   // Pushes the marked objects of slots first..last; returns how many.
   std::size_t push_old(Span* s, std::uint32_t first, std::uint32_t last);
@@ -394,10 +394,7 @@ void MarkSweep::start_marking() {
 void MarkSweep::begin_marking(bool full) {
   SpanCache& cache = heap_.cache();
   minor_ = generational_ && !full && cache.sticky_marks();
-  if (!minor_ && cache.sticky_marks()) {
-    cache.clear_all_marks();
-    cache.set_sticky_marks(false);
-  }
+  if (!minor_ && cache.sticky_marks()) cache.clear_all_marks();
   if (minor_) {
     if (verify_each_cycle_) check_remembered_set();
     cache.begin_span_walk();
@@ -812,7 +809,6 @@ void MarkSweep::collect_cycle(bool full) {
       // (whatever is grey is traced all the same), termination's root scan
       // and drain find everything reachable.
       cache.clear_all_marks();
-      cache.set_sticky_marks(false);
       minor_ = false;
       cache.end_span_walk();
       main_.bytes = main_.objects = 0;
