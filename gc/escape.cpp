@@ -70,11 +70,6 @@ void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, TypeIndex type, std::siz
   return heap.allocate_local(scope, type, bytes, 0);
 }
 
-ScopeSpans* scope_open(Heap& heap) { return heap.impl().open_scope(); }
-
-void scope_close(Heap& heap, ScopeSpans* scope, const void* scope_object, bool may_throw) {
-  heap.impl().close_scope(scope, scope_object, may_throw);
-}
 
 void escape_object(Heap& heap, void* object) {
   HeapImpl& h = heap.impl();
@@ -164,7 +159,8 @@ void HeapImpl::escape_local_on_store(void* holder, void* value) {
 // --- opening and closing ------------------------------------------------------
 
 ScopeSpans* HeapImpl::open_scope() {
-  if (std::this_thread::get_id() != owner_thread_) {
+  // (Running on the heap's own thread stack proves the thread.)
+  if (current_stack() != thread_stack_ && std::this_thread::get_id() != owner_thread_) {
     throw UsageError("moss: LocalScope opened on a thread that does not own the heap; a heap and its scopes "
                      "belong to the thread that created the heap");
   }
@@ -187,7 +183,11 @@ ScopeSpans* HeapImpl::open_scope() {
 }
 
 void HeapImpl::release_scope_record(ScopeSpans* scope) {
-  std::erase(open_scopes_, scope);
+  if (open_scopes_.back() == scope) {
+    open_scopes_.pop_back();
+  } else {
+    std::erase(open_scopes_, scope);
+  }
   cache_.end_scope(*scope);
   free_scope_records_.push_back(scope);
 }
@@ -201,7 +201,7 @@ void HeapImpl::drop_scope_barrier() {
 void HeapImpl::abandon_scope(ScopeSpans* scope) {
   collector_->before_local_reclaim();
   SpanList spans;
-  spans.swap(scope->spans);
+  spans.splice(spans.end(), scope->spans);  // (not swap: 16-byte loads of the just-written list head stall)
   release_scope_record(scope);
   while (!spans.empty()) {
     Span* s = &spans.front();
@@ -218,7 +218,7 @@ void HeapImpl::abandon_scope(ScopeSpans* scope) {
       }
     }
     s->list = kNoList;
-    cache_.adopt_scope_span(s);
+    cache_.adopt_scope_span(s, *scope);
   }
 }
 
@@ -275,10 +275,15 @@ void HeapImpl::escape_scope_stacks(const ScopeSpans& scope, const void* scope_ob
 #endif
 }
 
-void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may_throw) {
-  if (std::this_thread::get_id() != owner_thread_) {
+void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
+  // A misuse is reported unless an exception is unwinding the stack (a
+  // throw from a destructor then would end the program). Running on the
+  // heap's own thread stack proves the thread (each thread has its own).
+  StackSegment* running = current_stack();
+  bool on_thread_stack = running == thread_stack_;
+  if (!on_thread_stack && std::this_thread::get_id() != owner_thread_) {
     // Nothing is touched: the scope stays open (its objects stay alive).
-    if (may_throw) {
+    if (std::uncaught_exceptions() == 0) {
       throw UsageError("moss: LocalScope destroyed on a thread that does not own its heap; the scope stays "
                        "open and its objects are never reclaimed");
     }
@@ -286,16 +291,20 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
   }
   if (open_scopes_.empty() || open_scopes_.back() != scope) {
     abandon_scope(scope);
-    if (may_throw) {
+    if (std::uncaught_exceptions() == 0) {
       throw UsageError("moss: LocalScope closed while a scope opened after it on the same heap is still open; "
                        "close scopes innermost first. Its objects were kept as heap objects");
     }
     return;
   }
-  escape_scope_stacks(*scope, scope_object);
+#if !MOSS_DEBUG
+  // Without coroutines nothing suspended can hold the scope's objects.
+  if (!stacks_.empty() || !on_thread_stack)
+#endif
+    escape_scope_stacks(*scope, scope_object);
   collector_->before_local_reclaim();
   SpanList spans;
-  spans.swap(scope->spans);
+  spans.splice(spans.end(), scope->spans);  // (not swap: 16-byte loads of the just-written list head stall)
   const std::uint32_t depth = scope->depth;
   release_scope_record(scope);
 
@@ -313,7 +322,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
     if (s->escaped == 0 && !s->has_finalizable && !free_hook_) {
       reclaimed += s->alloc_count;
       reclaimed_bytes += std::uint64_t{s->alloc_count} * bytes;
-      cache_.release_scope_span(s);
+      cache_.release_scope_span(s, *scope);
       continue;
     }
     std::uint32_t words = (s->slots + 63) / 64;
@@ -335,10 +344,16 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object, bool may
         cache_.release_object(s, i, p);
       }
     }
-    cache_.adopt_scope_span(s);
+    cache_.adopt_scope_span(s, *scope);
   }
   local_reclaimed += reclaimed;
   cache_.forget_allocation(reclaimed_bytes);
+}
+
+ScopeSpans* scope_open(Heap& heap) { return heap.impl().open_scope(); }
+
+void scope_close(Heap& heap, ScopeSpans* scope, const void* scope_object) {
+  heap.impl().close_scope(scope, scope_object);
 }
 
 // --- allocation sites -------------------------------------------------------

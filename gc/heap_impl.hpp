@@ -164,10 +164,12 @@ class HeapImpl final : public SpanCacheOwner {
     return p;
   }
   void* allocate_at(TypeIndex type, std::size_t bytes, AllocSite& site);
-  ScopeSpans* open_scope();
+  // (Both inline: defined and used in gc/escape.cpp only.)
+  MOSS_INLINE ScopeSpans* open_scope();
   // Ends `scope`, opened by the scope object at `scope_object`. Out of
-  // order or on the wrong thread it throws UsageError if `may_throw`.
-  void close_scope(ScopeSpans* scope, const void* scope_object, bool may_throw);
+  // order or on the wrong thread it throws UsageError, unless an exception
+  // is unwinding the stack.
+  MOSS_INLINE void close_scope(ScopeSpans* scope, const void* scope_object);
   bool scopes_open() const { return !open_scopes_.empty(); }
   // While a closing scope's objects are handed to the collector one by one
   // (before_explicit_free): whether `object`, a live object of this heap,
@@ -280,7 +282,7 @@ class HeapImpl final : public SpanCacheOwner {
   void note_site_escape(std::uint32_t site);
   void escape_scope_stacks(const ScopeSpans& scope, const void* scope_object);
   void abandon_scope(ScopeSpans* scope);
-  void release_scope_record(ScopeSpans* scope);
+  MOSS_INLINE void release_scope_record(ScopeSpans* scope);
   void drop_scope_barrier();
 
   HeapOptions options_;

@@ -72,6 +72,8 @@ inline const ObjectHeader* header_of(const void* payload) {
   return reinterpret_cast<const ObjectHeader*>(static_cast<const char*>(payload) - kHeaderSize);
 }
 
+struct ScopeSpans;  // runtime/escape/scope_spans.hpp
+
 using FreeIndexHook = boost::intrusive::set_member_hook<>;
 using ListHook = boost::intrusive::list_member_hook<>;
 
@@ -114,6 +116,9 @@ struct Span {
   std::uint32_t scope_depth = 0;
   std::uint32_t escaped = 0;
   bool has_finalizable = false;
+  // A span in the scope pool that a closed scope record still names as its
+  // current span for the class (null: none), to take back when it reopens.
+  ScopeSpans* parked_by = nullptr;
   std::uint64_t free_cache = 0;
   std::uint64_t* alloc_bits = bits_a;
   std::uint64_t* mark_bits = bits_b;

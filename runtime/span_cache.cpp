@@ -216,29 +216,6 @@ void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan, bool fin
 
 // --- local scopes ------------------------------------------------------------
 
-void SpanCache::begin_scope(ScopeSpans& scope, std::uint32_t depth) {
-  MOSS_ASSERT(!scope.is_linked() && scope.spans.empty());
-  if (scope.depth == 0) {  // first use of this record
-    for (auto& row : scope.current) {
-      row[0] = &empty_span_;
-      row[1] = &empty_span_;
-    }
-  }
-  scope.depth = depth;
-  scopes_.push_back(scope);
-}
-
-void SpanCache::end_scope(ScopeSpans& scope) {
-  for (std::size_t w = 0; w < std::size(scope.touched); ++w) {
-    for (std::uint64_t bits = scope.touched[w]; bits != 0; bits &= bits - 1) {
-      std::size_t e = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
-      scope.current[e / 2][e % 2] = &empty_span_;
-    }
-    scope.touched[w] = 0;
-  }
-  scopes_.erase(ScopeList::s_iterator_to(scope));
-}
-
 void* SpanCache::refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
   const SizeClass& c = size_class(cls);
   Span*& cur = scope.current[cls][noscan];
@@ -254,19 +231,15 @@ void* SpanCache::refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, 
   SpanList& pool = scope_pool_[cls][noscan];
   if (!pool.empty()) {
     s = &pool.front();
-    pool.pop_front();
+    leave_pool(pool, s);
   } else {
     s = new_span(c.pages, SpanState::small, Zone::scope);
     s->size_class = static_cast<std::uint8_t>(cls);
     s->init_in_use(SpanState::small, static_cast<std::uint8_t>(cls), c.slot_size, c.slots, noscan);
     s->needs_zero = s->dirty;
   }
-  s->swept_epoch = epoch_;
-  s->scope_depth = scope.depth;
-  s->escaped = 0;
+  enter_scope(scope, s);
   s->has_finalizable = finalizable;
-  s->list = kScope;
-  scope.spans.push_back(*s);
   cur = s;
   scope.touch(cls, noscan);
   void* p = s->take_from_cache(index);
@@ -293,12 +266,10 @@ void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_by
   return finish(s, index, p);
 }
 
-void SpanCache::release_scope_span(Span* s) {
-  MOSS_ASSERT(!s->list_hook.is_linked());
-  std::size_t bytes = s->slot_size - kHeaderSize;
-  std::uint32_t words = (s->slots + 63) / 64;
+void SpanCache::release_scope_span_slow(Span* s, Span** entry, ScopeSpans& record) {
 #if MOSS_DEBUG || MOSS_ASAN
-  for (std::uint32_t w = 0; w < words; ++w) {
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  for (std::uint32_t w = 0; w < (s->slots + 63) / 64; ++w) {
     for (std::uint64_t bits = s->alloc_bits[w]; bits != 0; bits &= bits - 1) {
       void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
       header_of(p)->type = TypeRegistry::kNoType;
@@ -306,31 +277,22 @@ void SpanCache::release_scope_span(Span* s) {
     }
   }
 #endif
-  freed_objects_ += s->alloc_count;
-  freed_bytes_ += std::uint64_t{s->alloc_count} * bytes;
-  s->scope_depth = 0;
-  s->list = kNoList;
-  SpanList* pool = s->state == SpanState::small ? &scope_pool_[s->size_class][s->noscan] : nullptr;
-  if (pool == nullptr || pool->size() >= kScopePoolSpans) {
+  if (!keeps_scope_span(s)) {
+    count_scope_span_freed(s);
+    if (entry != nullptr) *entry = &empty_span_;
     return_span(s);
     return;
   }
-  if (s->alloc_count != 0) s->needs_zero = true;
-  std::memset(s->alloc_bits, 0, sizeof(std::uint64_t) * words);
-  std::memset(s->mark_bits, 0, sizeof(std::uint64_t) * words);
-  s->alloc_count = 0;
-  s->free_index = 0;
-  s->free_cache = 0;
-  s->refill_cache();
-  push(*pool, s, kScopePool);
+  pool_scope_span(s, entry != nullptr ? &record : nullptr);
 }
 
-void SpanCache::adopt_scope_span(Span* s) {
+void SpanCache::adopt_scope_span(Span* s, ScopeSpans& record) {
   MOSS_ASSERT(!s->list_hook.is_linked());
   if (s->alloc_count == 0) {
-    release_scope_span(s);
+    release_scope_span(s, record);
     return;
   }
+  if (Span** entry = record_entry_for(record, s)) *entry = &empty_span_;
   s->scope_depth = 0;
   s->list = kNoList;
   if (s->state == SpanState::large) {
@@ -657,6 +619,15 @@ const char* SpanCache::verify() const {
       }
     }
   });
+  for (std::size_t c = 0; c < kNumSizeClasses && problem == nullptr; ++c) {
+    for (int k = 0; k < 2 && problem == nullptr; ++k) {
+      for (const Span& s : scope_pool_[c][k]) {
+        if (s.alloc_count != 0) problem = "a pooled scope span holds objects";
+        else if (s.parked_by != nullptr && s.parked_by->current[c][k] != &s)
+          problem = "a parked scope span is not its record's current span";
+      }
+    }
+  }
   if (problem == nullptr && bytes != heap_bytes_) problem = "heap_bytes disagrees with the spans held";
   if (problem == nullptr && spans != span_count_) problem = "span count disagrees with the spans held";
   return problem;

@@ -122,9 +122,40 @@ class SpanCache {
   // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
   // unused ScopeSpans in at `depth`; end_scope unlinks it and leaves its
   // spans on scope.spans for the caller to dispose of, one by one, with
-  // release_object, release_scope_span or adopt_scope_span.
-  void begin_scope(ScopeSpans& scope, std::uint32_t depth);
-  void end_scope(ScopeSpans& scope);
+  // release_object, release_scope_span or adopt_scope_span, naming the
+  // record they came from. A record's current span that its scope emptied
+  // stays its current span, parked in the pool (Span::parked_by): when the
+  // record opens again, begin_scope takes it back, so a run of small scopes
+  // reuses one span per class without a refill. A parked span that leaves
+  // the pool any other way is first taken off its record.
+  MOSS_INLINE void begin_scope(ScopeSpans& scope, std::uint32_t depth) {
+    MOSS_ASSERT(!scope.is_linked() && scope.spans.empty());
+    if (MOSS_UNLIKELY(scope.depth == 0)) {  // first use of this record
+      for (auto& row : scope.current) {
+        row[0] = &empty_span_;
+        row[1] = &empty_span_;
+      }
+    }
+    scope.depth = depth;
+    // Take back the spans parked for this record; forget any other entry.
+    for (std::size_t w = 0; w < std::size(scope.touched); ++w) {
+      for (std::uint64_t bits = scope.touched[w]; bits != 0; bits &= bits - 1) {
+        std::size_t e = w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+        Span*& cur = scope.current[e / 2][e % 2];
+        Span* s = cur;
+        if (s != &empty_span_ && s->list == kScopePool && s->parked_by == &scope) {
+          s->parked_by = nullptr;
+          scope_pool_[e / 2][e % 2].erase(SpanList::s_iterator_to(*s));
+          enter_scope(scope, s);
+        } else {
+          cur = &empty_span_;
+          scope.touched[w] &= ~(std::uint64_t{1} << (e % 64));
+        }
+      }
+    }
+    scopes_.push_back(scope);
+  }
+  void end_scope(ScopeSpans& scope) { scopes_.erase(ScopeList::s_iterator_to(scope)); }
   // The scope allocation fast path: like allocate_small, from the scope's
   // own current span. `finalizable` marks the span for the exit path.
   MOSS_INLINE void* allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
@@ -151,12 +182,23 @@ class SpanCache {
     freed_bytes_ += bytes;
     s->release_slot(i);
   }
-  // Frees every object still allocated in `s` (taken off its scope's list)
-  // and keeps the span for reuse or gives it back.
-  void release_scope_span(Span* s);
-  // Hands `s` (taken off its scope's list) to the heap's ordinary lists
-  // with the objects it still holds; an empty span is released instead.
-  void adopt_scope_span(Span* s);
+  // Frees every object still allocated in `s` (taken off the list of
+  // `record`, now closed) and keeps the span for reuse (parked for the
+  // record if it is the record's current span) or gives it back.
+  MOSS_INLINE void release_scope_span(Span* s, ScopeSpans& record) {
+    MOSS_ASSERT(!s->list_hook.is_linked());
+    Span** entry = record_entry_for(record, s);
+#if MOSS_DEBUG || MOSS_ASAN
+    release_scope_span_slow(s, entry, record);  // poisons each object first
+#else
+    if (MOSS_UNLIKELY(!keeps_scope_span(s))) return release_scope_span_slow(s, entry, record);
+    pool_scope_span(s, entry != nullptr ? &record : nullptr);
+#endif
+  }
+  // Hands `s` (taken off the list of `record`, now closed) to the heap's
+  // ordinary lists with the objects it still holds; an empty span is
+  // released instead.
+  void adopt_scope_span(Span* s, ScopeSpans& record);
   // Scope bytes reclaimed at scope exit: taken off the pacer's clock, so
   // scope allocation does not bring collections forward.
   void forget_allocation(std::uint64_t bytes) {
@@ -383,6 +425,56 @@ class SpanCache {
   void* refill_span(std::size_t cls, bool noscan);
   MOSS_NOINLINE void* refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable);
   void* try_existing(std::size_t cls, bool noscan);
+  // The entry of closed `record` that names s as its current span, or null
+  // (s is large, or not its current span, or the record has opened again).
+  Span** record_entry_for(ScopeSpans& record, Span* s) {
+    if (s->state != SpanState::small || record.is_linked()) return nullptr;
+    Span*& cur = record.current[s->size_class][s->noscan];
+    return cur == s ? &cur : nullptr;
+  }
+  // Takes pool span s out of its pool, and off the record it is parked for.
+  void leave_pool(SpanList& pool, Span* s) {
+    pool.erase(SpanList::s_iterator_to(*s));
+    if (s->parked_by != nullptr) {
+      Span*& cur = s->parked_by->current[s->size_class][s->noscan];
+      if (cur == s) cur = &empty_span_;
+      s->parked_by = nullptr;
+    }
+  }
+  // release_scope_span's other cases: poisoning (checking builds), and
+  // giving the span back when the pool is full or it is large.
+  MOSS_NOINLINE void release_scope_span_slow(Span* s, Span** entry, ScopeSpans& record);
+  bool keeps_scope_span(const Span* s) const {
+    return s->state == SpanState::small && scope_pool_[s->size_class][s->noscan].size() < kScopePoolSpans;
+  }
+  void count_scope_span_freed(Span* s) {
+    freed_objects_ += s->alloc_count;
+    freed_bytes_ += std::uint64_t{s->alloc_count} * (s->slot_size - kHeaderSize);
+    s->scope_depth = 0;
+    s->list = kNoList;
+  }
+  // Empties small span s (its objects freed) into its class's pool, parked
+  // for `parker` (null: for any scope).
+  MOSS_INLINE void pool_scope_span(Span* s, ScopeSpans* parker) {
+    count_scope_span_freed(s);
+    if (s->alloc_count != 0) s->needs_zero = true;
+    std::memset(s->bits_a, 0, sizeof s->bits_a);  // both tables, whole: a few inline stores
+    std::memset(s->bits_b, 0, sizeof s->bits_b);
+    s->alloc_count = 0;
+    s->free_index = 0;  // the cache: the first word, all free
+    s->free_cache = s->slots >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << s->slots) - 1;
+    s->has_finalizable = false;
+    s->parked_by = parker;
+    push(scope_pool_[s->size_class][s->noscan], s, kScopePool);
+  }
+  // Makes s (empty, out of any list) a span of open `scope`.
+  void enter_scope(ScopeSpans& scope, Span* s) {
+    s->swept_epoch = epoch_;
+    s->scope_depth = scope.depth;
+    s->escaped = 0;
+    s->list = kScope;
+    scope.spans.push_back(*s);
+  }
   Span* new_span(std::size_t pages, SpanState kind, Zone zone = Zone::heap);
   void return_span(Span* s);
   // Sweeps one span and files it as the owner's; returns false if it was

@@ -12,6 +12,7 @@
 #include <moss/moss.hpp>
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -174,6 +175,81 @@ TEST_CASE("a scope reuses its spans: repeated scopes do not grow the heap") {
     }
     CHECK(heap.stats().heap_bytes == bytes);
     CHECK(heap.stats().local_reclaimed == 201u * (400 + 10));
+  }
+}
+
+namespace {
+// Opens a scope, makes one node and returns where it was put (the scope
+// reclaims it on the way out), complemented: a plain pointer still in a
+// register at the scope's exit would be kept by the debug builds' check.
+[[gnu::noinline]] std::uintptr_t first_slot_of_a_scope(moss::Heap& heap) {
+  moss::LocalScope scope(heap);
+  return ~reinterpret_cast<std::uintptr_t>(scope.make<Node>(1));
+}
+
+// Nested scopes `depth` deep, each making `per_scope` nodes; at `escape_at`
+// (0: none) the innermost scope's first node escapes into `keep`. Returns
+// the sum of the values seen, all checked on the way.
+[[gnu::noinline]] long nested_rounds(moss::Heap& heap, int depth, int per_scope, int escape_at,
+                                     moss::Root<Node>& keep) {
+  if (depth == 0) return 0;
+  moss::LocalScope scope(heap);
+  Node* head = nullptr;
+  for (int i = 0; i < per_scope; ++i) {
+    Node* n = scope.make<Node>(depth * 1000 + i);
+    n->left = head;
+    head = n;
+  }
+  long inner = nested_rounds(heap, depth - 1, per_scope, escape_at, keep);
+  if (depth == 1 && escape_at != 0) keep = head;
+  long sum = inner;
+  for (Node* n = head; n != nullptr; n = n->left) sum += n->value;
+  return sum;
+}
+}  // namespace
+
+TEST_CASE("a closed scope's emptied span waits for its record: the next scope starts where the last one did") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    std::uintptr_t first = first_slot_of_a_scope(heap);
+    std::size_t bytes = heap.stats().heap_bytes;
+    for (int round = 0; round < 50; ++round) CHECK(first_slot_of_a_scope(heap) == first);
+    CHECK(heap.stats().heap_bytes == bytes);
+    CHECK(heap.stats().local_reclaimed == 51);
+    heap.verify();
+  }
+}
+
+TEST_CASE("scope records nested deeper than the span pool, with escapes between, keep spans and objects sound") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> keep(heap);
+    long expected_escaped_sum = 0;
+    for (int round = 0; round < 40; ++round) {
+      CAPTURE(round);
+      int depth = 1 + round % 5;          // 1..5 records: more than the pool keeps per class
+      int per_scope = 1 + (round * 37) % 300;  // from one object to more than a span holds
+      int escape_at = round % 3 == 0 ? 1 : 0;
+      long want = 0;
+      for (int d = 1; d <= depth; ++d) {
+        for (int i = 0; i < per_scope; ++i) want += d * 1000 + i;
+      }
+      CHECK(nested_rounds(heap, depth, per_scope, escape_at, keep) == want);
+      if (escape_at != 0) {
+        expected_escaped_sum = 0;
+        for (int i = 0; i < per_scope; ++i) expected_escaped_sum += 1000 + i;
+        long got = 0;
+        for (Node* n = keep.get(); n != nullptr; n = n->left) got += n->value;
+        CHECK(got == expected_escaped_sum);
+      }
+      if (round % 7 == 0) scrub_and_collect(heap);
+      heap.verify();
+    }
+    long got = 0;
+    for (Node* n = keep.get(); n != nullptr; n = n->left) got += n->value;
+    CHECK(got == expected_escaped_sum);
   }
 }
 
@@ -511,6 +587,32 @@ TEST_CASE("closing a scope out of order is a UsageError and frees nothing") {
     CHECK(heap.stats().local_reclaimed == 20);
     scrub_and_collect(heap);
     CHECK(chain_sum(keep.get()) == 80 + 81 + 82);
+    heap.verify();
+  }
+}
+
+namespace {
+[[gnu::noinline]] void throw_with_inner_scope_open(moss::Heap& heap, moss::LocalScope*& inner) {
+  moss::LocalScope outer(heap);
+  local_chain(outer, 90);
+  inner = new moss::LocalScope(heap);
+  fill_scope(*inner, 1, 5, 0);
+  throw std::runtime_error("unwinding past an open inner scope");
+}
+}  // namespace
+
+TEST_CASE("a scope closed out of order while an exception unwinds keeps its objects and lets the exception through") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::LocalScope* inner = nullptr;
+    std::uint64_t escaped = heap.stats().local_escaped;
+    CHECK_THROWS_AS(throw_with_inner_scope_open(heap, inner), std::runtime_error);
+    CHECK(heap.stats().local_escaped - escaped == 3);  // the outer scope's chain, now heap objects
+    REQUIRE(inner != nullptr);
+    delete inner;  // innermost again: closes normally
+    CHECK(heap.stats().local_reclaimed == 5 + 10);
+    scrub_and_collect(heap);
     heap.verify();
   }
 }

@@ -87,7 +87,7 @@ namespace detail {
 struct ScopeSpans;  // runtime/escape/scope_spans.hpp
 void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, TypeIndex type, std::size_t bytes);
 ScopeSpans* scope_open(Heap& heap);
-void scope_close(Heap& heap, ScopeSpans* scope, const void* scope_object, bool may_throw);
+void scope_close(Heap& heap, ScopeSpans* scope, const void* scope_object);
 void escape_object(Heap& heap, void* object);
 }  // namespace detail
 
@@ -131,14 +131,12 @@ class LocalScope {
  public:
   // Opens a scope on `heap`, inside whatever scope is open on it. Throws
   // UsageError on a thread other than the heap's.
-  explicit LocalScope(Heap& heap)
-      : heap_(heap), scope_(detail::scope_open(heap)), uncaught_(std::uncaught_exceptions()) {}
+  explicit LocalScope(Heap& heap) : heap_(heap), scope_(detail::scope_open(heap)) {}
   // Reclaims every object of the scope that did not escape. Throws
   // UsageError if closed out of order (see above), unless an exception is
-  // already unwinding the stack.
-  ~LocalScope() noexcept(false) {
-    detail::scope_close(heap_, scope_, this, std::uncaught_exceptions() <= uncaught_);
-  }
+  // unwinding the stack (std::uncaught_exceptions() is not 0): then the
+  // misuse is handled the same way but not reported.
+  ~LocalScope() noexcept(false) { detail::scope_close(heap_, scope_, this); }
   LocalScope(const LocalScope&) = delete;
   LocalScope& operator=(const LocalScope&) = delete;
 
@@ -165,7 +163,6 @@ class LocalScope {
  private:
   Heap& heap_;
   detail::ScopeSpans* scope_;
-  int uncaught_;
 };
 
 // Makes `object` (a live object of `heap`, or null) and the scope-local

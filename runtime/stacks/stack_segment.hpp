@@ -25,6 +25,8 @@
 
 #include <boost/intrusive/list.hpp>
 
+#include "moss/coroutine.hpp"
+
 namespace moss::detail {
 
 struct CoroutineCore;  // include/moss/coroutine.hpp
@@ -61,8 +63,14 @@ StackSegment& thread_stack();
 
 // The segment now executing on this thread: thread_stack() outside any
 // coroutine. Coroutine switches update it (it is the segment of
-// ThreadSwitch::core, see include/moss/coroutine.hpp).
-StackSegment*& current_stack();
+// ThreadSwitch::core, see include/moss/coroutine.hpp). Inline but for the
+// thread's first use, which prepares its switching state.
+StackSegment*& prepare_current_stack();
+inline StackSegment*& current_stack() {
+  ThreadSwitch& t = thread_switch;
+  if (t.core == &unprepared_thread) [[unlikely]] return prepare_current_stack();
+  return t.core->segment;
+}
 
 // Runs f(sp) with every callee-saved register spilled into this call's frame
 // and `sp` pointing below the spill area: scanning [sp, base) of the current

@@ -49,7 +49,7 @@ StackSegment& thread_stack() {
   return segment;
 }
 
-StackSegment*& current_stack() {
+StackSegment*& prepare_current_stack() {
   ThreadSwitch& t = thread_switch;
   if (t.core == &unprepared_thread) {
     StackSegment& own = thread_stack();
