@@ -261,6 +261,7 @@ void moss_heap_options_init(moss_heap_options* options) {
   options->incremental = d.incremental;
   options->mark_slice_bytes = d.mark_slice_bytes;
   options->generational = d.generational;
+  options->retain_peak = d.retain_peak;
   options->helper_threads = d.helper_threads;
   options->stress_every = d.stress_every;
   options->trace = d.trace;
@@ -292,6 +293,7 @@ moss_heap* moss_heap_create(const moss_heap_options* options) {
   cpp.incremental = o.incremental;
   cpp.mark_slice_bytes = o.mark_slice_bytes;
   cpp.generational = o.generational;
+  cpp.retain_peak = o.retain_peak;
   cpp.helper_threads = o.helper_threads;
   cpp.stress_every = o.stress_every;
   cpp.trace = o.trace;

@@ -72,6 +72,8 @@ class CollectorBase {
   // were found, before any memory goes): the collector forgets anything it
   // holds that could point at them.
   virtual void before_local_reclaim() {}
+  // Heap::release_memory(): forget any memory the pacing counts on keeping.
+  virtual void forget_high_water() {}
   // A full collection.
   virtual void collect() = 0;
   // A stress collection (HeapOptions::stress_every): a whole cycle of the

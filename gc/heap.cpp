@@ -166,7 +166,10 @@ void Heap::collect() {
   if (MOSS_UNLIKELY(impl_->verifying())) impl_->verify_for_collection("after");
 }
 
-void Heap::release_memory() { detail::PageHeap::instance().release_all(); }
+void Heap::release_memory() {
+  impl_->collector().forget_high_water();
+  detail::PageHeap::instance().release_all();
+}
 
 HeapStats Heap::stats() const { return impl_->stats(); }
 

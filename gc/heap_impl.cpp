@@ -43,6 +43,12 @@ HeapOptions with_environment(HeapOptions o) {
     }
     o.generational = *s == '1';
   }
+  if (const char* s = std::getenv("MOSS_RETAIN_PEAK"); s != nullptr && *s != '\0') {
+    if (std::strcmp(s, "0") != 0 && std::strcmp(s, "1") != 0) {
+      throw UsageError(std::string("moss: MOSS_RETAIN_PEAK is \"") + s + "\"; expected 0 or 1");
+    }
+    o.retain_peak = *s == '1';
+  }
   if (const char* s = std::getenv("MOSS_GCTRACE"); s != nullptr && *s != '\0' && *s != '0') o.trace = true;
   // MOSS_HELPER_THREADS=N gives helper threads to mark-sweep heaps that did
   // not ask for a number (results must not change: the test suite runs

@@ -220,6 +220,7 @@ static void test_status_and_options(void) {
   CHECK(o.incremental);
   CHECK(o.min_heap_bytes > 0 && o.mark_slice_bytes > 0);
   CHECK(o.helper_threads == 0 && o.stress_every == 0);
+  CHECK(o.retain_peak && !o.generational);
 
   CHECK(strcmp(moss_collector_name(MOSS_COLLECTOR_MARK_SWEEP), "ms") == 0);
   CHECK(strcmp(moss_collector_name(MOSS_COLLECTOR_REFCOUNT), "rc") == 0);

@@ -515,3 +515,78 @@ TEST_CASE("stress mode collects every N allocations") {
     heap.verify();
   }
 }
+
+namespace {
+
+// Keeps MOSS_RETAIN_PEAK out of a test's way and puts it back after.
+class NoRetainPeakEnv {
+ public:
+  NoRetainPeakEnv() {
+    if (const char* v = std::getenv("MOSS_RETAIN_PEAK")) saved_ = v;
+    unsetenv("MOSS_RETAIN_PEAK");
+  }
+  ~NoRetainPeakEnv() {
+    if (saved_) setenv("MOSS_RETAIN_PEAK", saved_->c_str(), 1);
+  }
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+[[gnu::noinline]] void peak_and_drop(moss::Heap& heap, long n) {
+  moss::Root<Node> peak(heap, make_list(heap, n));
+  CHECK(peak->value == n - 1);
+}
+
+[[gnu::noinline]] void churn(moss::Heap& heap, long n) {
+  for (long i = 0; i < n; ++i) moss::make<Node>(heap, i);
+}
+
+// The collections that `garbage` short-lived nodes cost a heap of 1000 live
+// nodes after a transient peak of 600,000 (and a full collection).
+std::uint64_t collections_after_peak(bool retain_peak, bool release) {
+  moss::HeapOptions o;
+  o.retain_peak = retain_peak;
+  moss::Heap heap(o);
+  moss::Root<Node> keep(heap, make_list(heap, 1000));
+  peak_and_drop(heap, 600000);
+  scrub_and_collect(heap);
+  if (release) heap.release_memory();
+  std::uint64_t before = heap.stats().collections;
+  churn(heap, 2000000);
+  std::uint64_t n = heap.stats().collections - before;
+  long sum = 0;
+  for (Node* x = keep.get(); x != nullptr; x = x->right) sum += x->value;
+  CHECK(sum == 999 * 1000 / 2);
+  heap.verify();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("retain_peak: after a transient peak a heap collects as rarely as at the peak, until release_memory") {
+  NoRetainPeakEnv env;
+  if (moss_test::stressed()) return;  // collections every N allocations: nothing to compare
+  std::uint64_t live_paced = collections_after_peak(false, false);
+  std::uint64_t retained = collections_after_peak(true, false);
+  std::uint64_t released = collections_after_peak(true, true);
+  CAPTURE(live_paced);
+  CAPTURE(retained);
+  CAPTURE(released);
+  CHECK(retained > 0);
+  CHECK(retained * 2 < live_paced);  // the peak held about 600 times the live data
+  CHECK(released * 2 > live_paced);  // paced by live data again
+}
+
+TEST_CASE("MOSS_RETAIN_PEAK turns peak retention on or off and rejects other values") {
+  NoRetainPeakEnv env;
+  if (moss_test::stressed()) return;
+  setenv("MOSS_RETAIN_PEAK", "0", 1);
+  std::uint64_t off = collections_after_peak(true, false);  // the environment wins over the option
+  setenv("MOSS_RETAIN_PEAK", "1", 1);
+  std::uint64_t on = collections_after_peak(false, false);
+  CHECK(on * 2 < off);
+  setenv("MOSS_RETAIN_PEAK", "maybe", 1);
+  CHECK_THROWS_AS(moss::Heap(moss::HeapOptions{}), moss::UsageError);
+  unsetenv("MOSS_RETAIN_PEAK");
+}

@@ -103,6 +103,10 @@ class MarkSweep final : public CollectorBase {
   // Scope exit may free objects that are on the mark stack or hold weak
   // slots recorded this cycle: from now until marking ends, both are
   // checked before use.
+  void forget_high_water() override {
+    high_water_ = 0;
+    if (!marking_ && goal_ != std::numeric_limits<std::uint64_t>::max()) set_goal(goal_live_, base_live_);
+  }
   void before_local_reclaim() override {
     if (marking_) stale_entries_ = true;
   }
@@ -271,6 +275,10 @@ class MarkSweep final : public CollectorBase {
   bool verify_each_cycle_ = false;
   bool explain_roots_ = false;
   std::uint64_t goal_ = 0;     // heap_live at which marking must be done
+  // The most the pacer counted at a cycle's end (HeapOptions::retain_peak):
+  // the goal is never below it, since the heap already held that much.
+  std::uint64_t high_water_ = 0;
+  std::uint64_t goal_live_ = 0;  // the live bytes the goal was last set from
   std::uint64_t trigger_ = 0;  // heap_live at which marking starts
   std::uint64_t base_live_ = 0;
   std::uint64_t reported_goal_ = 0;
@@ -300,12 +308,13 @@ void MarkSweep::set_goal(std::uint64_t live, std::uint64_t held) {
     report_goal(0);
     return;
   }
+  goal_live_ = live;
   double growth = 1.0 + o.gc_percent / 100.0;
   // At least half the usual headroom over what is held, so that a cycle
   // (the full one old garbage brings on above all) can be paced.
   goal_ = std::max<std::uint64_t>(
       {o.min_heap_bytes, static_cast<std::uint64_t>(static_cast<double>(live) * growth),
-       held + static_cast<std::uint64_t>(static_cast<double>(held) * (growth - 1.0) / 2.0)});
+       held + static_cast<std::uint64_t>(static_cast<double>(held) * (growth - 1.0) / 2.0), high_water_});
   std::uint64_t runway = goal_ - std::min(goal_, held);
   trigger_ = o.incremental ? held + runway * 7 / 10 : goal_;
   // The goal counts payload bytes; the page heap is told the span bytes it
@@ -486,6 +495,7 @@ void MarkSweep::end_cycle() {
   // headers and partly filled spans.
   SpanCache& cache = heap_.cache();
   std::uint64_t paced = base_live_ + cache.bytes_since_mark();
+  if (heap_.options().retain_peak) high_water_ = std::max(high_water_, paced);
   if (paced >= (1u << 20)) {
     span_overhead_ = std::clamp(static_cast<double>(cache.heap_bytes()) / static_cast<double>(paced), 1.25, 2.0);
   }

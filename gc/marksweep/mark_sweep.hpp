@@ -60,7 +60,10 @@
 // young, so the next cycle decides whether a finalizer resurrected them.
 //
 // Pacing: after a cycle with `live` bytes marked, the goal is
-// max(min_heap_bytes, live * (1 + gc_percent / 100)); an incremental cycle
+// max(min_heap_bytes, live * (1 + gc_percent / 100)), and with
+// HeapOptions::retain_peak at least the high-water mark (the most the pacer
+// counted at the end of any cycle since the heap was made or last
+// release_memory()): a heap refills what it already holds. An incremental cycle
 // starts at live + 7/10 of the runway to the goal and is paced (in units of
 // scan work, from the last cycle's) to finish by the goal; past the goal
 // every allocation slow path pays a slice, and half a runway past it

@@ -73,6 +73,16 @@ struct HeapOptions {
   // dies old waits for a full cycle). Off: every cycle is full.
   // MOSS_GENERATIONAL=0 or 1 overrides it.
   bool generational = false;
+  // Mark-sweep pacing: a heap that has grown to some size may fill that
+  // much again before its next cycle, instead of collecting as soon as it
+  // reaches live * (1 + gc_percent / 100): after a transient peak it keeps
+  // collecting as rarely as it did at the peak, in memory it already holds
+  // (like a heap that does not shrink), so time drops and the peak resident
+  // memory does not rise. release_memory() forgets the high-water mark
+  // (the next cycles pace by live data alone again). Off: every goal comes
+  // from the live data alone, and a heap past its peak gives pages back to
+  // the OS as it shrinks. MOSS_RETAIN_PEAK=0 or 1 overrides it.
+  bool retain_peak = true;
   // Mark-sweep: the work of one incremental mark slice, in bytes scanned
   // (a slot of an array visited with Visitor::visit_array counts as 32).
   std::size_t mark_slice_bytes = 128u << 10;
@@ -224,7 +234,9 @@ class Heap {
   // reconciliation followed by a cycle collection).
   void collect();
 
-  // Returns free pages held by the process-wide page heap to the OS now.
+  // Returns free pages held by the process-wide page heap to the OS now,
+  // and makes this heap forget its high-water mark (see
+  // HeapOptions::retain_peak): call collect() first to free the most.
   void release_memory();
 
   HeapStats stats() const;
