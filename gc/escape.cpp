@@ -93,7 +93,7 @@ class EscapeVisitor final : public Visitor {
  protected:
   void visit_pointer(const void* object) override { visit_candidate(object); }
   void visit_candidate(const void* maybe) override {
-    if (maybe != nullptr && cache_.find_object(maybe) == maybe) add(maybe);
+    if (maybe != nullptr && cache_.is_object_start(maybe)) add(maybe);
   }
   // A weak reference from an escaped object to a local one would dangle
   // when the scope ends: its target escapes too.

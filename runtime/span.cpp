@@ -39,6 +39,16 @@ void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_byte
   slot_size = slot_bytes;
   slots = slot_count;
   magic = cls != 0 ? detail::size_class(cls).magic : 0;
+  if (kind == SpanState::small) {
+    exact_shift = static_cast<std::uint32_t>(__builtin_ctz(slot_bytes));
+    std::uint64_t odd = slot_bytes >> exact_shift;
+    std::uint64_t inverse = odd;  // right in the low 3 bits; each step doubles them
+    for (int k = 0; k < 5; ++k) inverse *= 2 - odd * inverse;
+    exact_inverse = inverse;
+  } else {
+    exact_shift = 0;
+    exact_inverse = 1;
+  }
   noscan = pointer_free;
   scope_depth = 0;
   escaped = 0;

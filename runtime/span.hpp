@@ -99,6 +99,11 @@ struct Span {
   std::uint32_t slot_size = 0;
   std::uint32_t slots = 0;
   std::uint32_t magic = 0;
+  // Exact-start test (exact_index): slot_size = odd << exact_shift, and
+  // exact_inverse * odd == 1 (mod 2^64). A large span has shift 0 and
+  // inverse 1 (only offset 0 is a start).
+  std::uint32_t exact_shift = 0;
+  std::uint64_t exact_inverse = 1;
   std::uint32_t free_index = 0;
   std::uint32_t alloc_count = 0;
   std::uint32_t swept_epoch = 0;  // the owner's sweep epoch this span was filed in (owner thread only)
@@ -140,6 +145,20 @@ struct Span {
     if (a < first_slot()) return slots;
     std::uint32_t i = state == SpanState::large ? 0 : slot_index(static_cast<std::size_t>(a - first_slot()), magic);
     return i < slots ? i : slots;
+  }
+
+  // The slot whose payload starts exactly at `address`, or `slots` for any
+  // other address (inside an object, in a gap, outside the span): one
+  // multiply by the inverse of the slot size's odd part. For a multiple of
+  // the slot size the product is the quotient; for anything else it is
+  // larger than any slot count (and an address below the span wraps to a
+  // huge offset, which fails the same way).
+  std::uint32_t exact_index(const void* address) const {
+    std::uint64_t x = reinterpret_cast<std::uintptr_t>(address) - reinterpret_cast<std::uintptr_t>(start) -
+                      (kSlotOffset + kHeaderSize);
+    if ((x & ((std::uint64_t{1} << exact_shift) - 1)) != 0) return slots;
+    std::uint64_t q = (x >> exact_shift) * exact_inverse;
+    return q < slots ? static_cast<std::uint32_t>(q) : slots;
   }
 
   bool is_allocated(std::uint32_t i) const { return (alloc_bits[i >> 6] >> (i & 63)) & 1; }

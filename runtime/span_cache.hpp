@@ -226,10 +226,23 @@ class SpanCache {
         s->bits_gen.load(std::memory_order_acquire) != gen_) {
       return nullptr;
     }
-    std::uint32_t i = slot_in(s, payload);
-    if (i >= s->slots || s->payload(i) != payload || !s->is_allocated(i)) return nullptr;
+    std::uint32_t i = s->exact_index(payload);
+    if (i >= s->slots || !s->is_allocated(i)) return nullptr;
     index = i;
     return s;
+  }
+  // Whether `address` is the start of a live object of this cache (what
+  // find_object(address) == address says, without the division).
+  MOSS_INLINE bool is_object_start(const void* address) const {
+    Span* s = PageHeap::existing().lookup(address);
+    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return false;
+    std::uint32_t i = s->exact_index(address);
+    if (i >= s->slots) return false;
+    std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
+    if (MOSS_LIKELY(gen == gen_)) return s->is_allocated(i);
+    if (!background_) return s->is_marked(i);
+    const_cast<SpanCache*>(this)->settle(s);
+    return s->is_allocated(i);
   }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {

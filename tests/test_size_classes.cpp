@@ -1,9 +1,13 @@
 // tests/test_size_classes.cpp — the size-class table keeps Go's two waste
 // bounds, its lookups pick the smallest fitting class, and the multiply-
-// based slot index equals division for every offset in every span.
+// based slot index equals division for every offset in every span, and
+// the exact-start test (Span::exact_index) accepts payload starts only.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 #include "runtime/size_classes.hpp"
+#include "runtime/span.hpp"
 
 using namespace moss::detail;
 
@@ -67,5 +71,53 @@ TEST_CASE("the multiply-based slot index equals division for every offset") {
     }
     CAPTURE(sc.slot_size);
     CHECK(all_equal);
+  }
+}
+
+namespace {
+// What Span::exact_index should answer for offset `off` from the span's
+// start, by division.
+std::uint32_t expected_exact(std::int64_t off, std::uint32_t slot_size, std::uint32_t slots) {
+  std::int64_t first = static_cast<std::int64_t>(kSlotOffset + kHeaderSize);
+  if (off < first || (off - first) % slot_size != 0) return slots;
+  std::int64_t i = (off - first) / slot_size;
+  return i < slots ? static_cast<std::uint32_t>(i) : slots;
+}
+
+// Checks every offset from two slots before the span to two slots past it,
+// and addresses far outside it (no memory is touched: addresses only).
+bool exact_index_agrees(Span& s) {
+  auto slot = static_cast<std::int64_t>(s.slot_size);
+  auto bytes = static_cast<std::int64_t>(s.pages * kPageSize);
+  for (std::int64_t off = -2 * slot; off < bytes + 2 * slot; ++off) {
+    if (s.exact_index(s.start + off) != expected_exact(off, s.slot_size, s.slots)) return false;
+  }
+  for (std::int64_t far : {std::int64_t{1} << 40, -(std::int64_t{1} << 40), std::int64_t{1} << 62}) {
+    if (s.exact_index(s.start + far) != s.slots) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("the exact-start test names the slot of each payload start and rejects every other address") {
+  char* base = reinterpret_cast<char*>(std::uintptr_t{1} << 44);
+  for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
+    const SizeClass& sc = size_class(c);
+    Span s;
+    s.start = base;
+    s.pages = sc.pages;
+    s.state = SpanState::small;
+    s.init_in_use(SpanState::small, static_cast<std::uint8_t>(c), sc.slot_size, sc.slots, false);
+    CAPTURE(sc.slot_size);
+    CHECK(exact_index_agrees(s));
+  }
+  for (std::size_t pages : {5u, 17u}) {
+    Span s;
+    s.start = base;
+    s.pages = pages;
+    s.state = SpanState::large;
+    s.init_in_use(SpanState::large, 0, static_cast<std::uint32_t>(pages * kPageSize - kSlotOffset), 1, false);
+    CAPTURE(pages);
+    CHECK(exact_index_agrees(s));
   }
 }

@@ -868,7 +868,7 @@ std::unordered_set<const void*> MarkSweep::reachable_objects() {
       if (object != nullptr) add(cache_.find_object(object));
     }
     void visit_candidate(const void* maybe) override {
-      if (maybe != nullptr && cache_.find_object(maybe) == maybe) add(maybe);
+      if (maybe != nullptr && cache_.is_object_start(maybe)) add(maybe);
     }
     void visit_weak(void* const*) override {}
 

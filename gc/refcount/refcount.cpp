@@ -61,8 +61,7 @@ class ChildVisitor final : public Visitor {
   void visit_pointer(const void* object) override { visit_candidate(object); }
   void visit_candidate(const void* maybe) override {
     if (maybe == nullptr) return;
-    void* p = cache_.find_object(maybe);
-    if (p == maybe) f_(p);
+    if (cache_.is_object_start(maybe)) f_(const_cast<void*>(maybe));
   }
   void visit_weak(void* const* slot) override {
     if (weak_ != nullptr) weak_->push_back(const_cast<void**>(slot));
@@ -132,7 +131,7 @@ class RefCount final : public CollectorBase {
   }
 
  private:
-  bool owned(const void* p) const { return heap_.cache().find_object(p) == p; }
+  bool owned(const void* p) const { return heap_.cache().is_object_start(p); }
   template <class F>
   void for_children(void* p, F&& f, std::vector<void**>* weak = nullptr) {
     const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
