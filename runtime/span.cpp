@@ -23,6 +23,7 @@ bool Span::refill_cache() {
     std::uint64_t free_bits = ~alloc_bits[w] & valid_mask(w, slots);
     if (free_bits != 0) {
       free_index = w * 64;
+      if (free_index > zeroed_from) zeroed_from = free_index;
       free_cache = free_bits;
       return true;
     }
@@ -60,6 +61,7 @@ void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_byte
   alloc_count = 0;
   free_index = 0;
   free_cache = 0;
+  zeroed_from = 0;
   refill_cache();
 }
 

@@ -124,6 +124,10 @@ struct Span {
   // A span in the scope pool that a closed scope record still names as its
   // current span for the class (null: none), to take back when it reopens.
   ScopeSpans* parked_by = nullptr;
+  // Slots from here up hold no old data but for those of the cache word
+  // now loaded below free_index: refill_cache raises it to the start of
+  // each word it loads (scope spans clear [0, that) in bulk when pooled).
+  std::uint32_t zeroed_from = 0;
   std::uint64_t free_cache = 0;
   std::uint64_t* alloc_bits = bits_a;
   std::uint64_t* mark_bits = bits_b;

@@ -237,6 +237,7 @@ void* SpanCache::refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, 
     s->size_class = static_cast<std::uint8_t>(cls);
     s->init_in_use(SpanState::small, static_cast<std::uint8_t>(cls), c.slot_size, c.slots, noscan);
     s->needs_zero = s->dirty;
+    if (s->dirty) s->zeroed_from = s->slots;  // old data anywhere
   }
   enter_scope(scope, s);
   s->has_finalizable = finalizable;

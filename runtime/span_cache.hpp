@@ -52,6 +52,7 @@
 // alloc bits; heap_bytes is the sum of the spans' bytes.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -470,7 +471,21 @@ class SpanCache {
   // for `parker` (null: for any scope).
   MOSS_INLINE void pool_scope_span(Span* s, ScopeSpans* parker) {
     count_scope_span_freed(s);
+#if MOSS_DEBUG || MOSS_ASAN || MOSS_VALGRIND_ON
+    // Its objects were poisoned: each slot is cleared as it is reused.
     if (s->alloc_count != 0) s->needs_zero = true;
+#else
+    // Clear, at once, every slot that may hold old data, so the next
+    // scope's allocations from this span clear nothing: the slots of
+    // earlier cache words (below zeroed_from) and, in the current word,
+    // those handed out (below free_index), or the whole word if a slot was
+    // freed back into the cache (needs_zero says so).
+    std::uint32_t word_end = std::min(s->slots, (s->free_index / 64 + 1) * 64);
+    std::uint32_t dirty = std::max(s->zeroed_from, s->needs_zero ? word_end : s->free_index);
+    std::memset(s->first_slot(), 0, std::size_t{std::min(dirty, s->slots)} * s->slot_size);
+    s->needs_zero = false;
+    s->zeroed_from = 0;
+#endif
     std::memset(s->bits_a, 0, sizeof s->bits_a);  // both tables, whole: a few inline stores
     std::memset(s->bits_b, 0, sizeof s->bits_b);
     s->alloc_count = 0;
