@@ -12,6 +12,7 @@
 #include <moss/moss.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -112,7 +113,7 @@ long chain_sum(const Node* n) {
   return chain_sum(chain);
 }
 
-[[gnu::noinline]] void leave_pointer_above(moss::Heap& heap, Node** slot) {
+[[gnu::noinline, maybe_unused]] void leave_pointer_above(moss::Heap& heap, Node** slot) {
   moss::LocalScope scope(heap);
   *slot = local_chain(scope, 60);
 }
@@ -250,6 +251,38 @@ TEST_CASE("scope records nested deeper than the span pool, with escapes between,
     long got = 0;
     for (Node* n = keep.get(); n != nullptr; n = n->left) got += n->value;
     CHECK(got == expected_escaped_sum);
+  }
+}
+
+namespace {
+// One scope: makes `n` Blobs of every size from 48 to 48 + 16 * (kinds - 1)
+// bytes, checks each comes zeroed, fills each with 0xA5, and frees every
+// `free_every`-th one on the spot (0: none). Returns the non-zero bytes seen.
+[[gnu::noinline]] long dirty_scope(moss::Heap& heap, int n, int kinds, int free_every) {
+  long nonzero = 0;
+  moss::LocalScope scope(heap);
+  for (int i = 0; i < n; ++i) {
+    std::size_t bytes = sizeof(Blob) + 16 * static_cast<std::size_t>(i % kinds);
+    auto* p = static_cast<unsigned char*>(scope.allocate(moss::type_index<Blob>(), bytes));
+    for (std::size_t b = 0; b < bytes; ++b) nonzero += p[b] != 0;
+    std::memset(p, 0xA5, bytes);
+    if (free_every != 0 && i % free_every == 0) heap.free(p);
+  }
+  return nonzero;
+}
+}  // namespace
+
+TEST_CASE("scope memory comes back zeroed however the last scope left it") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    long nonzero = 0;
+    for (int round = 0; round < 30; ++round) {
+      int n = 1 + (round * 53) % 700;  // within a cache word, across words, across spans
+      nonzero += dirty_scope(heap, n, 1 + round % 4, round % 3 == 1 ? 5 : 0);
+    }
+    CHECK(nonzero == 0);
+    heap.verify();
   }
 }
 
