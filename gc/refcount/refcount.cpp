@@ -2,7 +2,6 @@
 #include "gc/refcount/refcount.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <limits>
 #include <type_traits>
 #include <unordered_map>
@@ -161,7 +160,10 @@ class RefCount final : public CollectorBase {
     set_color(p, kPurple);
     if ((state(p) & kBuffered) == 0) {
       state(p) |= kBuffered;
-      buffer_.push_back({p, heap_.cache().allocated_bytes()});
+      // (Stored field by field: a whole Candidate built on the stack and
+      // copied in is read back with one 16-byte load that cannot take its
+      // two 8-byte stores' data, a store-forwarding stall every time.)
+      buffer_.push(p, heap_.cache().allocated_bytes());
       ++buffered_;
     }
   }
@@ -235,7 +237,93 @@ class RefCount final : public CollectorBase {
     void* object;
     std::uint64_t stamp;
   };
-  std::deque<Candidate> buffer_;
+  // A FIFO of candidates in 4 KiB chunks, keeping emptied chunks for reuse
+  // (a young survivor is buffered at every reconciliation, and most leave
+  // before they are examined: std::deque's chunks cost binary-trees 4% to
+  // 12% of its time in malloc).
+  class CandidateQueue {
+   public:
+    CandidateQueue() = default;
+    CandidateQueue(const CandidateQueue&) = delete;
+    CandidateQueue& operator=(const CandidateQueue&) = delete;
+    ~CandidateQueue() {
+      clear();
+      while (spare_ != nullptr) {
+        Chunk* c = spare_;
+        spare_ = c->next;
+        delete c;
+      }
+    }
+    bool empty() const { return head_ == nullptr || (head_ == tail_ && head_pos_ == tail_pos_); }
+    const Candidate& front() const { return head_->items[head_pos_]; }
+    void push(void* object, std::uint64_t stamp) {
+      if (tail_ == nullptr || tail_pos_ == kPerChunk) grow();
+      Candidate& c = tail_->items[tail_pos_++];
+      c.object = object;  // field by field: see buffer_candidate
+      c.stamp = stamp;
+    }
+    void pop_front() {
+      if (++head_pos_ < kPerChunk && !(head_ == tail_ && head_pos_ == tail_pos_)) return;
+      if (head_ == tail_) {  // emptied: keep the chunk in place
+        head_pos_ = tail_pos_ = 0;
+        return;
+      }
+      Chunk* c = head_;
+      head_ = c->next;
+      head_pos_ = 0;
+      retire(c);
+    }
+    void clear() {
+      while (head_ != nullptr) {
+        Chunk* c = head_;
+        head_ = c->next;
+        retire(c);
+      }
+      tail_ = nullptr;
+      head_pos_ = tail_pos_ = 0;
+    }
+
+   private:
+    static constexpr std::uint32_t kPerChunk = 255;
+    static constexpr std::uint32_t kMaxSpare = 64;  // 256 KiB kept at most
+    struct Chunk {
+      Chunk* next = nullptr;
+      Candidate items[kPerChunk];
+    };
+    void grow() {
+      Chunk* c = spare_;
+      if (c != nullptr) {
+        spare_ = c->next;
+        --spares_;
+      } else {
+        c = new Chunk;
+      }
+      c->next = nullptr;
+      if (tail_ == nullptr) {
+        head_ = c;
+        head_pos_ = 0;
+      } else {
+        tail_->next = c;
+      }
+      tail_ = c;
+      tail_pos_ = 0;
+    }
+    void retire(Chunk* c) {
+      if (spares_ >= kMaxSpare) {
+        delete c;
+        return;
+      }
+      c->next = spare_;
+      spare_ = c;
+      ++spares_;
+    }
+    Chunk* head_ = nullptr;
+    Chunk* tail_ = nullptr;
+    std::uint32_t head_pos_ = 0, tail_pos_ = 0;
+    Chunk* spare_ = nullptr;
+    std::uint32_t spares_ = 0;
+  };
+  CandidateQueue buffer_;
   std::vector<void*> marked_;
   std::vector<void*> external_;
   std::vector<void*> held_externally_;
@@ -483,8 +571,9 @@ void RefCount::free_dead(void* p) {
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  std::uint32_t i = 0;
-  Span* s = heap_.cache().locate(p, i);  // p is a live object start
+  Span* s = heap_.cache().span_of(p);  // p is a live object start
+  std::uint32_t i = s->exact_index(p);
+  MOSS_ASSERT(i < s->slots && s->is_allocated(i));
   heap_.cache().free_located(s, i, p);
   ++freed_promptly_;
 }
