@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -41,6 +43,29 @@
 #endif
 
 namespace moss_test {
+
+// Unsets environment variable `name` for a test (CI may set it to run the
+// whole suite another way) and puts it back after.
+class WithoutEnv {
+ public:
+  explicit WithoutEnv(const char* name) : name_(name) {
+    if (const char* v = std::getenv(name)) saved_ = v;
+    unsetenv(name);
+  }
+  ~WithoutEnv() {
+    if (saved_) {
+      setenv(name_, saved_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  WithoutEnv(const WithoutEnv&) = delete;
+  WithoutEnv& operator=(const WithoutEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> saved_;
+};
 
 // Overwrites about `bytes` of the stack below the caller with zeros. The
 // buffer comes from alloca in a function without sanitizer redzones, so it

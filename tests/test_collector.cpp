@@ -518,21 +518,6 @@ TEST_CASE("stress mode collects every N allocations") {
 
 namespace {
 
-// Keeps MOSS_RETAIN_PEAK out of a test's way and puts it back after.
-class NoRetainPeakEnv {
- public:
-  NoRetainPeakEnv() {
-    if (const char* v = std::getenv("MOSS_RETAIN_PEAK")) saved_ = v;
-    unsetenv("MOSS_RETAIN_PEAK");
-  }
-  ~NoRetainPeakEnv() {
-    if (saved_) setenv("MOSS_RETAIN_PEAK", saved_->c_str(), 1);
-  }
-
- private:
-  std::optional<std::string> saved_;
-};
-
 [[gnu::noinline]] void peak_and_drop(moss::Heap& heap, long n) {
   moss::Root<Node> peak(heap, make_list(heap, n));
   CHECK(peak->value == n - 1);
@@ -565,7 +550,7 @@ std::uint64_t collections_after_peak(bool retain_peak, bool release) {
 }  // namespace
 
 TEST_CASE("retain_peak: after a transient peak a heap collects as rarely as at the peak, until release_memory") {
-  NoRetainPeakEnv env;
+  moss_test::WithoutEnv env("MOSS_RETAIN_PEAK");
   if (moss_test::stressed()) return;  // collections every N allocations: nothing to compare
   std::uint64_t live_paced = collections_after_peak(false, false);
   std::uint64_t retained = collections_after_peak(true, false);
@@ -579,7 +564,7 @@ TEST_CASE("retain_peak: after a transient peak a heap collects as rarely as at t
 }
 
 TEST_CASE("MOSS_RETAIN_PEAK turns peak retention on or off and rejects other values") {
-  NoRetainPeakEnv env;
+  moss_test::WithoutEnv env("MOSS_RETAIN_PEAK");
   if (moss_test::stressed()) return;
   setenv("MOSS_RETAIN_PEAK", "0", 1);
   std::uint64_t off = collections_after_peak(true, false);  // the environment wins over the option

@@ -10,7 +10,6 @@
 #include <moss/moss.hpp>
 
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,22 +23,6 @@ using moss_test::scrub_and_collect;
 using moss_test::scrub_stack;
 
 namespace {
-
-// Keeps MOSS_GENERATIONAL out of a test's way (CI may set it) and puts it
-// back after.
-class NoGenerationalEnv {
- public:
-  NoGenerationalEnv() {
-    if (const char* v = std::getenv("MOSS_GENERATIONAL")) saved_ = v;
-    unsetenv("MOSS_GENERATIONAL");
-  }
-  ~NoGenerationalEnv() {
-    if (saved_) setenv("MOSS_GENERATIONAL", saved_->c_str(), 1);
-  }
-
- private:
-  std::optional<std::string> saved_;
-};
 
 // A generational heap that collects every `every` allocations (stress
 // collections are minor whenever the marks allow).
@@ -59,7 +42,7 @@ std::uint64_t full_collections(const moss::HeapStats& s) { return s.collections 
 }  // namespace
 
 TEST_CASE("minor collections keep the young objects old ones were given since the last collection") {
-  NoGenerationalEnv env;
+  moss_test::WithoutEnv env("MOSS_GENERATIONAL");
   moss::Heap heap(generational(64));
   moss::Root<Node> list(heap, make_list(heap, 3000));
   heap.collect();  // full: the whole list is old now
@@ -94,7 +77,7 @@ namespace {
 }  // namespace
 
 TEST_CASE("what dies old waits for a full collection; young garbage goes in minor ones") {
-  NoGenerationalEnv env;
+  moss_test::WithoutEnv env("MOSS_GENERATIONAL");
   FinNode::finalized = 0;
   moss::Heap heap(generational(256));
   std::vector<moss::Root<FinNode>> roots;
@@ -123,7 +106,7 @@ namespace {
 }  // namespace
 
 TEST_CASE("a weak member of an old object is cleared when its young target dies in a minor collection") {
-  NoGenerationalEnv env;
+  moss_test::WithoutEnv env("MOSS_GENERATIONAL");
   moss::Heap heap(generational(128));
   moss::Root<WeakHolder> h(heap, moss::make<WeakHolder>(heap));
   heap.collect();  // the holder is old
@@ -139,7 +122,7 @@ TEST_CASE("a weak member of an old object is cleared when its young target dies 
 }
 
 TEST_CASE("incremental minor collections keep every reachable object under random stores") {
-  NoGenerationalEnv env;
+  moss_test::WithoutEnv env("MOSS_GENERATIONAL");
   moss::HeapOptions o;
   o.generational = true;
   o.min_heap_bytes = 256 << 10;
@@ -172,7 +155,7 @@ TEST_CASE("incremental minor collections keep every reachable object under rando
 }
 
 TEST_CASE("MOSS_GENERATIONAL turns generational collection on or off and rejects other values") {
-  NoGenerationalEnv env;
+  moss_test::WithoutEnv env("MOSS_GENERATIONAL");
   auto minors_with = [](const char* value) {
     setenv("MOSS_GENERATIONAL", value, 1);
     moss::HeapOptions o;

@@ -121,7 +121,8 @@ typedef struct moss_heap_options {
   bool trace;
 } moss_heap_options;
 
-/* The defaults: mark-sweep, gc_percent 100, no limit, incremental. */
+/* The defaults: mark-sweep, gc_percent 100, no limit, incremental, not
+ * generational, pacing by the high-water mark too (retain_peak). */
 void moss_heap_options_init(moss_heap_options* options);
 
 /* The collector named by the MOSS_GC environment variable ("ms" or "rc"),
