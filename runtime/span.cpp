@@ -35,7 +35,6 @@ bool Span::refill_cache() {
 void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count,
                        bool pointer_free) {
   MOSS_ASSERT(state == kind);  // set by the page heap, under its lock
-  static_cast<void>(kind);
   size_class = cls;
   slot_size = slot_bytes;
   slots = slot_count;
