@@ -85,9 +85,19 @@ class CollectorBase {
   virtual const char* verify() { return nullptr; }
   // Called in the heap's destructor before any memory goes.
   virtual void shutdown() {}
+  // Whether write_barrier wants the holder found for it when the store
+  // comes from a Member (the barrier's slow path then finds it from the
+  // span it already looked up).
+  bool wants_holder() const { return wants_holder_; }
+  // Bits of a holder's gc_state that make a store into it a plain store
+  // for this collector (checked by the barrier's slow path, before
+  // write_barrier, when it found the holder).
+  std::uint32_t plain_holder_bits() const { return plain_holder_bits_; }
 
  protected:
   HeapImpl& heap_;
+  bool wants_holder_ = false;
+  std::uint32_t plain_holder_bits_ = 0;
 };
 
 }  // namespace moss::detail

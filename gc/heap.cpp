@@ -38,13 +38,14 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     *slot = value;
     return;
   }
-  HeapImpl* heap = HeapImpl::owning(slot);
+  Span* span = nullptr;
+  HeapImpl* heap = HeapImpl::owning(slot, span);
   if (heap == nullptr) {
     *slot = value;  // not inside a managed object: an ordinary pointer
     return;
   }
-  // The holder costs a lookup: only escape checks need it here (a collector
-  // that wants it finds it itself).
+  // The holder: escape checks need it, and so does a collector that asks
+  // (refcount); either finds it in the span already looked up.
   void* holder = nullptr;
   if (local && !heap->store_stays_in_scope(slot, value)) {
     holder = heap->cache().find_object(slot);
@@ -54,7 +55,19 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     *slot = value;  // no heap is marking or counting: nothing else to tell
     return;
   }
-  (heap->collector().*collector_barrier)(holder, slot, value);
+  CollectorBase& collector = heap->collector();
+  if (holder == nullptr && collector.wants_holder()) {
+    std::uint32_t i = 0;
+    if (heap->cache().locate_in(span, slot, i) != nullptr) {
+      holder = span->payload(i);
+      if (collector_barrier == &CollectorBase::write_barrier &&
+          (header_of(holder)->gc_state & collector.plain_holder_bits()) != 0) {
+        *slot = value;
+        return;
+      }
+    }
+  }
+  (collector.*collector_barrier)(holder, slot, value);
 }
 }  // namespace
 

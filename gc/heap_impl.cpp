@@ -148,13 +148,8 @@ void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
 }
 
 HeapImpl* HeapImpl::owning(const void* address) {
-  Span* s = PageHeap::instance().lookup(address);
-  if (s == nullptr) return nullptr;
-  SpanCache* owner = s->owner.load(std::memory_order_acquire);
-  if (owner == nullptr || s->state == SpanState::free) return nullptr;
-  const char* a = static_cast<const char*>(address);
-  if (a < s->start || a >= s->end()) return nullptr;
-  return static_cast<HeapImpl*>(&owner->owner());
+  Span* s = nullptr;
+  return owning(address, s);
 }
 
 void HeapImpl::check_object(const void* object, const char* what) const {

@@ -212,6 +212,18 @@ class HeapImpl final : public SpanCacheOwner {
 
   // The heap a slot or object address belongs to, or null.
   static HeapImpl* owning(const void* address);
+  // The same, also naming the span that holds `address` when there is one.
+  // (Inline: the refcount barrier's slow path starts with it.)
+  MOSS_INLINE static HeapImpl* owning(const void* address, Span*& span) {
+    Span* s = PageHeap::instance().lookup(address);
+    span = s;
+    if (s == nullptr) return nullptr;
+    SpanCache* owner = s->owner.load(std::memory_order_acquire);
+    if (owner == nullptr || s->state == SpanState::free) return nullptr;
+    const char* a = static_cast<const char*>(address);
+    if (a < s->start || a >= s->end()) return nullptr;
+    return static_cast<HeapImpl*>(&owner->owner());
+  }
 
   // Roots.
   RootList& roots() { return roots_; }

@@ -16,7 +16,8 @@ namespace moss::detail {
 namespace {
 
 // gc_state layout (the collector's 30 bits).
-constexpr std::uint32_t kMaxCount = 0xFFFF;  // the count; sticky at the maximum
+constexpr std::uint32_t kMaxCount = 0x7FFF;  // the count; sticky at the maximum
+constexpr std::uint32_t kYoung = 1u << 15;     // allocated since the last nursery pass; its slots are not counted
 constexpr std::uint32_t kColorMask = 3u << 16;
 constexpr std::uint32_t kBlack = 0;
 constexpr std::uint32_t kGray = 1u << 16;
@@ -26,7 +27,7 @@ constexpr std::uint32_t kBuffered = 1u << 18;  // in the candidate buffer
 constexpr std::uint32_t kInZct = 1u << 19;     // in the zero-count table
 constexpr std::uint32_t kExternal = 1u << 20;  // a stack or embedder root may refer to it (see scan_external)
 constexpr std::uint32_t kDying = 1u << 21;     // decided dead; stores into it count nothing
-static_assert(((kMaxCount | kColorMask | kBuffered | kInZct | kExternal | kDying) & ~kCollectorBits) == 0);
+static_assert(((kMaxCount | kYoung | kColorMask | kBuffered | kInZct | kExternal | kDying) & ~kCollectorBits) == 0);
 
 constexpr std::size_t kBatch = 2048;            // dead objects freed per pause
 constexpr std::size_t kZctThreshold = 8192;     // ZCT entries that trigger a reconciliation
@@ -76,6 +77,8 @@ class RefCount final : public CollectorBase {
  public:
   explicit RefCount(HeapImpl& heap) : CollectorBase(heap) {
     collector_barrier_on(true);
+    wants_holder_ = true;
+    plain_holder_bits_ = kYoung | kDying;  // see write_barrier
     allocated_at_last_ = heap.cache().allocated_bytes();
     // Reconcile a few times per heap-goal's worth of allocation.
     bytes_threshold_ = std::max<std::uint64_t>(64u << 10, heap.options().min_heap_bytes / 4);
@@ -83,9 +86,17 @@ class RefCount final : public CollectorBase {
   ~RefCount() override { shutdown(); }
 
   bool new_object_hook_wanted() const override { return true; }
+  // A new object is young (its slots uncounted until it survives a nursery
+  // pass), unless it has a finalizer: those are counted from birth, so that
+  // the resurrection rule only ever meets counted objects.
   void on_new_object(void* object) override {
-    state(object) |= kInZct;
-    zct_.push_back(object);
+    if (MOSS_LIKELY((TypeRegistry::flags(header_of(object)->type) & type_finalizable) == 0)) {
+      state(object) |= kYoung;
+      nursery_.push_back(object);
+    } else {
+      state(object) |= kInZct;
+      zct_.push_back(object);
+    }
   }
   void allocation_slow_path(std::size_t bytes) override;
   void before_growth(std::size_t) override {}
@@ -200,6 +211,9 @@ class RefCount final : public CollectorBase {
   }
 
   void reconcile();
+  void promote_nursery();
+  void free_young(void* p);
+  void buffer_young();
   void drain(std::size_t budget);
   void decide_dead(void* p);
   void free_dead(void* p);
@@ -230,7 +244,10 @@ class RefCount final : public CollectorBase {
 
   std::vector<void*> zct_;
   std::vector<void*> zct_scratch_;
-  std::vector<void*> young_;
+  std::vector<void*> nursery_;   // objects allocated young since the last nursery pass
+  std::vector<void*> promoted_;  // a nursery pass's survivors (its work list)
+  bool nursery_stale_ = false;   // see promote_nursery
+  std::vector<void*> young_;     // survivors with a count: candidates once the batch is freed
   std::vector<void*> dead_;
   // Candidates, oldest first, each with the allocation clock when buffered.
   struct Candidate {
@@ -366,7 +383,8 @@ void RefCount::decrement(void* p) {
   std::uint32_t c = count_of(state(p));
   if (c == kMaxCount || c == 0) return;
   set_count(p, c - 1);
-  if ((state(p) & kDying) != 0) return;
+  // A young object is decided by the next nursery pass, whatever its count.
+  if ((state(p) & (kDying | kYoung)) != 0) return;
   if (c == 1) {
     push_zct(p);
   } else if (cyclic(p)) {
@@ -388,7 +406,9 @@ void RefCount::write_barrier(void* holder, void** slot, void* value) {
       return;
     }
   }
-  if (holder != nullptr && (state(holder) & kDying) != 0) {
+  // A young holder's slots are counted only if it survives a nursery pass
+  // (which counts what they hold then); a dying one's never again.
+  if (holder != nullptr && (state(holder) & (kDying | kYoung)) != 0) {
     *slot = value;
     return;
   }
@@ -435,6 +455,7 @@ void RefCount::clear_weak_targets(void* target) {
 
 void RefCount::before_explicit_free(void* object) {
   if (shut_down_) return;
+  if ((state(object) & kYoung) != 0) nursery_stale_ = true;
   state(object) |= kDying;
   unbuffer(object);
   clear_weak_targets(object);
@@ -445,6 +466,7 @@ void RefCount::before_explicit_free(void* object) {
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
+  if ((state(object) & kYoung) != 0) return;  // its slots were never counted
   for (void* c : children) {
     // A child reclaimed with its holder by a closing scope gets no
     // decrement: it would only enter the zero-count table to be freed under it.
@@ -538,7 +560,7 @@ void RefCount::release_child(void* c) {
   std::uint32_t n = count_of(state(c));
   if (n == kMaxCount || n == 0) return;
   set_count(c, n - 1);
-  if ((state(c) & kDying) != 0) return;
+  if ((state(c) & (kDying | kYoung)) != 0) return;  // a young one: the nursery pass decides
   if (n > 1) {
     if (cyclic(c)) buffer_candidate(c);
   } else if (externally_marked(c)) {
@@ -592,10 +614,11 @@ void RefCount::drain(std::size_t budget) {
 // and only then makes candidates of the new objects that got a count (most
 // of those that die young are gone by then and never enter the buffer).
 void RefCount::reconcile() {
+  young_.clear();
+  promote_nursery();
   std::vector<void*>& old = zct_scratch_;
   old.clear();
   old.swap(zct_);
-  young_.clear();
   for (void* p : old) {
     if (!owned(p)) continue;
     std::uint32_t& s = state(p);
@@ -619,15 +642,88 @@ void RefCount::reconcile() {
   for (void* p : zct_) state(p) |= kInZct;
   std::size_t kept = zct_.size();
   drain(kBatch);
+  buffer_young();
+  zct_threshold_ = std::max(kZctThreshold, kept * 2);
+  allocated_at_last_ = heap_.cache().allocated_bytes();
+  update_live();
+}
+
+// The nursery pass (needs fresh external marks). The young objects that a
+// stack or embedder root refers to, or that a counted slot holds, survive,
+// and so does every young object they reach: each survivor stops being
+// young and its slots are counted now. Every other young object is garbage
+// that no counted slot, stack or root refers to, and whose slots count
+// nothing: it is freed without tracing (unless weak slots need forgetting).
+// Survivors with a zero count (held by stacks only) join the ZCT; the rest
+// become cycle candidates with buffer_young.
+void RefCount::promote_nursery() {
+  if (nursery_.empty()) return;
+  std::vector<void*>& promoted = promoted_;
+  promoted.clear();
+  // Entries are live objects unless something freed young objects outside
+  // a nursery pass (an explicit free, the backup trace): then an entry may
+  // name a free slot, or a new object there with an entry of its own.
+  if (nursery_stale_) {
+    std::erase_if(nursery_, [this](void* p) { return !owned(p); });
+    std::sort(nursery_.begin(), nursery_.end());
+    nursery_.erase(std::unique(nursery_.begin(), nursery_.end()), nursery_.end());
+    nursery_stale_ = false;
+  }
+  for (void* p : nursery_) {
+    std::uint32_t& s = state(p);
+    if ((s & kYoung) != 0 && (count_of(s) != 0 || (s & kExternal) != 0)) {
+      s &= ~kYoung;
+      promoted.push_back(p);
+    }
+  }
+  for (std::size_t next = 0; next < promoted.size(); ++next) {
+    for_children(promoted[next], [this, &promoted](void* c) {
+      increment(c);
+      std::uint32_t& s = state(c);
+      if ((s & kYoung) != 0) {
+        s &= ~kYoung;
+        promoted.push_back(c);
+      } else if (cyclic(c)) {
+        young_.push_back(c);  // not a tree edge of this trace: it may close a cycle
+      }
+    });
+  }
+  for (void* p : nursery_) {
+    if ((state(p) & kYoung) != 0) free_young(p);
+  }
+  nursery_.clear();
+  for (void* p : promoted) {
+    if (count_of(state(p)) == 0) push_zct(p);
+  }
+}
+
+void RefCount::free_young(void* p) {
+  unbuffer(p);
+  if (!weak_by_target_.empty()) {
+    clear_weak_targets(p);
+    weak_scratch_.clear();
+    for_children(p, [](void*) {}, &weak_scratch_);
+    for (void** slot : weak_scratch_) {
+      if (*slot != nullptr) forget_weak_slot(slot, *slot);
+    }
+  }
+  Span* s = heap_.cache().span_of(p);  // p is a live object start
+  std::uint32_t i = s->exact_index(p);
+  MOSS_ASSERT(i < s->slots && s->is_allocated(i));
+  heap_.cache().free_located(s, i, p);
+  ++freed_promptly_;
+}
+
+// Survivors that still have a count after the batch: candidates (a
+// structure that is referenced from the heap now may be a garbage cycle as
+// soon as the stacks let go of it, without any decrement).
+void RefCount::buffer_young() {
   for (void* p : young_) {
     if (!owned(p)) continue;
     std::uint32_t s = state(p);
     if ((s & (kDying | kInZct)) == 0 && count_of(s) != 0) buffer_candidate(p);
   }
   young_.clear();
-  zct_threshold_ = std::max(kZctThreshold, kept * 2);
-  allocated_at_last_ = heap_.cache().allocated_bytes();
-  update_live();
 }
 
 void RefCount::finish_pause(const char* what, double start) { heap_.trace_line(what, now_us() - start); }
@@ -813,6 +909,13 @@ void RefCount::collect_white(void* root, std::vector<void*>& white) {
 // the counts it reads are the mutator's. Returns the entries consumed.
 std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamped_before) {
   ++cycle_collections_;
+  // Trial deletion needs every reference between objects counted: young
+  // objects' slots are not, so the nursery goes first (the marks are fresh).
+  if (!nursery_.empty()) {
+    young_.clear();
+    promote_nursery();
+    buffer_young();
+  }
   std::vector<void*>& roots = roots_;
   roots.clear();
   visits_ = 0;
@@ -896,6 +999,7 @@ void RefCount::mark_reachable() {
 
 void RefCount::backup_trace() {
   ++cycle_collections_;
+  nursery_stale_ = true;  // it frees young garbage too
   mark_reachable();
   std::vector<void*> garbage;
   heap_.cache().for_each_span([&garbage](const Span& s) {
@@ -939,12 +1043,14 @@ void RefCount::backup_trace() {
   buffer_.clear();
   buffered_ = 0;
   stuck_ = 0;
-  for (void* p : marked_) for_children(p, [this](void* c) { raw_increment(c); });
+  for (void* p : marked_) {
+    if ((state(p) & kYoung) == 0) for_children(p, [this](void* c) { raw_increment(c); });
+  }
   for (RootNode& r : heap_.roots()) {
     if (r.target() != nullptr && owned(r.target())) raw_increment(r.target());
   }
   for (void* p : marked_) {
-    if (count_of(state(p)) == 0) push_zct(p);
+    if ((state(p) & kYoung) == 0 && count_of(state(p)) == 0) push_zct(p);
   }
   clear_marks();
   remark_external();
@@ -981,6 +1087,7 @@ const char* RefCount::verify() {
       finalized_live = true;
       continue;
     }
+    if ((state(p) & kYoung) != 0) continue;  // a young object's slots are not counted
     for_children(p, [&expected](void* c) { ++expected[c]; });
   }
   for (RootNode& r : heap_.roots()) {
@@ -994,7 +1101,8 @@ const char* RefCount::verify() {
     std::uint64_t want = it == expected.end() ? 0 : it->second;
     if (want != c) return "a reference count disagrees with the references found by tracing";
     // Scope-local objects join the ZCT only when they escape.
-    if (c == 0 && (state(p) & (kInZct | kLocalBit)) == 0) {
+    // Young objects wait for the nursery pass instead.
+    if (c == 0 && (state(p) & (kInZct | kLocalBit | kYoung)) == 0) {
       return "an object with a zero count is not in the zero-count table";
     }
   }

@@ -2,13 +2,29 @@
 // collection.
 //
 // Counting (Deutsch–Bobrow deferred RC). The count in an object's header
-// (the low 16 bits of gc_state) is the number of heap references to it:
-// strong slots of managed objects written through the barrier (Member
+// (the low 15 bits of gc_state) is the number of counted references to it:
+// strong slots of old managed objects written through the barrier (Member
 // assignment, Heap::write) and Root handles. Machine stacks, root callbacks
-// and root ranges are not counted. A new object starts at zero and is logged
-// in the zero-count table (ZCT); so is every object whose count drops to
-// zero. Words that are not the start of a live object of this heap (tagged
-// integers, foreign pointers) are stored without counting.
+// and root ranges are not counted, and neither are the slots of young
+// objects (below). Every old object whose count drops to zero is logged in
+// the zero-count table (ZCT). Words that are not the start of a live object
+// of this heap (tagged integers, foreign pointers) are stored without
+// counting.
+//
+// The nursery (young objects are born dead, as in RC Immix and LXR). A new
+// object is young and logged in the nursery; stores into a young object are
+// plain stores, whatever they hold. Each reconciliation starts with a
+// nursery pass: the young objects that a stack or embedder root refers to,
+// or that a counted reference holds (an old object's slot, a Root), survive,
+// and so does every young object they reach through young objects. A
+// survivor becomes old: its slots are counted at that moment (each child
+// gets an increment), and with a zero count (held by stacks only) it joins
+// the ZCT. Every other young object is freed then and there, without
+// tracing it or counting anything: most objects die young, and those cost
+// no barrier work, no decrement and no ZCT entry. Objects with finalizers
+// are old from birth (counted, in the ZCT at zero), so that the
+// resurrection rule below only ever meets counted objects; scope-local
+// objects are counted as well, and join the ZCT when they escape.
 //
 // Pauses. Each allocation slow path does at most one bounded piece of work
 // in one pause: a reconciliation, a batch of frees left over from one, or a
@@ -28,7 +44,7 @@
 //     can only get a new stack reference to an unmarked object by reading
 //     it from a counted heap slot, and every decrement the barrier makes in
 //     that time marks its target as external too.
-//  2. Each ZCT entry whose count is still zero is kept in the ZCT if it is
+//  2. The nursery pass (above), with these marks; then each ZCT entry whose count is still zero is kept in the ZCT if it is
 //     marked external; otherwise it is dead: it is flagged dying, every
 //     weak slot pointing at it is cleared, and it goes on the dead list.
 //  3. The dead list is drained iteratively (never recursion), at most a
@@ -47,18 +63,25 @@
 //     weak slots it held are forgotten, each child's count is decremented
 //     (a child reaching zero is dead too unless it is marked external, in
 //     which case it joins the ZCT), and the memory is freed.
-//  4. ZCT entries that got a count (new objects now referenced from the
-//     heap) become cycle candidates, after the batch, so that the many that
-//     died with the batch never enter the buffer.
+//  4. ZCT entries that got a count (objects now referenced from the
+//     heap), and the candidates the nursery pass found, are buffered
+//     after the batch, so that those that died with it never enter.
 //
 // Cycle collection (Bacon–Rajan synchronous trial deletion). An object whose
 // count is decremented to a non-zero value is a possible cycle root: it is
 // coloured purple and buffered once (a flag bit; entries of objects that were
 // freed or stopped being candidates are dropped lazily), unless its type is
-// acyclic or a leaf. A ZCT entry found with a non-zero count at a
-// reconciliation (a new object that got a heap reference) is buffered too:
-// the stacks may drop the last outside reference to a cycle without any
-// decrement. The buffer is first in, first out, and an entry is examined
+// acyclic or a leaf. The stacks may also drop the last outside reference to
+// a cycle without any decrement, so two more kinds are buffered: a ZCT
+// entry found with a non-zero count at a reconciliation (held by stacks
+// only, then referenced from the heap), and the target of every edge the
+// nursery pass counts that is not an edge of its own spanning forest (an
+// edge to an old object, or to a survivor already reached). Any cycle
+// through this pass's survivors has such an edge (a forest has no cycle),
+// and a cycle of old objects was closed by a barrier increment that the
+// ZCT rule or a decrement covers; young garbage cycles never need the
+// cycle collector at all. Trial deletion assumes every reference between
+// objects is counted, so a run starts with a nursery pass. The buffer is first in, first out, and an entry is examined
 // only once it has aged (4 MiB, or the live bytes if more, allocated since
 // it was buffered): most young structures are freed by counting before
 // then. A run starts when enough aged entries have gathered (or the oldest
@@ -84,7 +107,7 @@
 //    freed, and a surviving object whose count fell to zero joins the ZCT.
 //  All three phases use explicit work lists.
 //
-// Sticky counts. A count that reaches 0xFFFF stays there: increments and
+// Sticky counts. A count that reaches 0x7FFF stays there: increments and
 // decrements no longer change it, so reconciliation never frees it and trial
 // deletion always sees it as externally referenced. Such an object is only
 // reclaimed by the cycle collector's backup trace, which collect() runs
