@@ -19,7 +19,8 @@ namespace {
 // performs the store).
 void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
   bool collectors = collector_barrier_users.load(std::memory_order_relaxed) != 0;
-  bool local = value != nullptr && is_scope_local(value);
+  // (The address test first: an ordinary object's header is not read.)
+  bool local = may_be_scope_local(value) && is_scope_local(value);
   if (!collectors && !local) {
     *slot = value;  // only local scopes want the barrier, and the value is not scope-local
     return;
@@ -57,8 +58,11 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   }
   CollectorBase& collector = heap->collector();
   if (holder == nullptr && collector.wants_holder()) {
-    std::uint32_t i = 0;
-    if (heap->cache().locate_in(span, slot, i) != nullptr) {
+    // A Member's slot lies inside a live object (a store into a freed one
+    // is a use after free, which no barrier repairs): the slot's index
+    // names the holder without the allocation bit.
+    std::uint32_t i = span->index_of(slot);
+    if (i < span->slots) {
       holder = span->payload(i);
       if (collector_barrier == &CollectorBase::write_barrier &&
           (header_of(holder)->gc_state & collector.plain_holder_bits()) != 0) {

@@ -212,7 +212,7 @@ class RefCount final : public CollectorBase {
 
   void reconcile();
   void promote_nursery();
-  void free_young(void* p);
+  void free_young(Span* s, void* p);  // p: a live young object of span s
   void buffer_young();
   void drain(std::size_t budget);
   void decide_dead(void* p);
@@ -688,8 +688,12 @@ void RefCount::promote_nursery() {
       }
     });
   }
+  // Entries come in allocation order: consecutive ones mostly share a span.
+  Span* span = nullptr;
   for (void* p : nursery_) {
-    if ((state(p) & kYoung) != 0) free_young(p);
+    if ((state(p) & kYoung) == 0) continue;
+    if (span == nullptr || p < span->start || p >= span->end()) span = heap_.cache().span_of(p);
+    free_young(span, p);
   }
   nursery_.clear();
   for (void* p : promoted) {
@@ -697,7 +701,7 @@ void RefCount::promote_nursery() {
   }
 }
 
-void RefCount::free_young(void* p) {
+void RefCount::free_young(Span* s, void* p) {
   unbuffer(p);
   if (!weak_by_target_.empty()) {
     clear_weak_targets(p);
@@ -707,7 +711,6 @@ void RefCount::free_young(void* p) {
       if (*slot != nullptr) forget_weak_slot(slot, *slot);
     }
   }
-  Span* s = heap_.cache().span_of(p);  // p is a live object start
   std::uint32_t i = s->exact_index(p);
   MOSS_ASSERT(i < s->slots && s->is_allocated(i));
   heap_.cache().free_located(s, i, p);
