@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "moss/member.hpp"
 #include "runtime/barrier.hpp"
@@ -46,6 +47,13 @@ class CollectorBase {
   // per-allocation hooks are on (new_object_hook_wanted()).
   virtual void on_new_object(void* object) { (void)object; }
   virtual bool new_object_hook_wanted() const { return false; }
+  // A shortcut for the common on_new_object: a log the heap appends every
+  // new object without a finalizer to, after setting `bits` in its
+  // gc_state, without calling on_new_object (null: no shortcut).
+  virtual std::vector<void*>* young_log(std::uint32_t& bits) {
+    (void)bits;
+    return nullptr;
+  }
   // The allocation slow path: once per span refill or large allocation.
   virtual void allocation_slow_path(std::size_t bytes) = 0;
   // Before the heap takes more pages; may collect, may throw OutOfMemory.

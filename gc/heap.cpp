@@ -18,6 +18,9 @@ namespace {
 // object starts): escapes first, then the collector's barrier (which
 // performs the store).
 void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
+  // Null over null changes nothing for any collector or scope (a common
+  // store: constructors clearing fields of zeroed objects).
+  if (value == nullptr && *slot == nullptr) return;
   bool collectors = collector_barrier_users.load(std::memory_order_relaxed) != 0;
   // (The address test first: an ordinary object's header is not read.)
   bool local = may_be_scope_local(value) && is_scope_local(value);

@@ -125,6 +125,8 @@ HeapImpl::~HeapImpl() {
 
 void HeapImpl::update_hooks() {
   new_object_hook_ = collector_->new_object_hook_wanted();
+  young_log_ = collector_->young_log(young_bits_);
+  young_log_only_ = young_log_ != nullptr && options_.stress_every == 0 && sampler_ == nullptr;
   free_hook_ = collector_->explicit_free_hook_wanted();
   hooks_on_ = new_object_hook_ || options_.stress_every != 0 || sampler_ != nullptr;
   local_hooks_on_ = options_.stress_every != 0 || sampler_ != nullptr;

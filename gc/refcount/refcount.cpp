@@ -98,6 +98,10 @@ class RefCount final : public CollectorBase {
       zct_.push_back(object);
     }
   }
+  std::vector<void*>* young_log(std::uint32_t& bits) override {
+    bits = kYoung;  // what on_new_object does, done by the heap's allocation path
+    return &nursery_;
+  }
   void allocation_slow_path(std::size_t bytes) override;
   void before_growth(std::size_t) override {}
   void write_barrier(void* holder, void** slot, void* value) override;
