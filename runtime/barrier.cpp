@@ -19,6 +19,10 @@ std::atomic<std::uint32_t> scope_barrier_users{0};
 std::atomic<std::uintptr_t> scope_floor{kScopeZoneBase};
 std::atomic<std::uint8_t*> card_bytes{nullptr};
 std::atomic<std::uintptr_t> card_count{0};
+std::atomic<std::uint8_t*> count_bits{nullptr};
+std::atomic<std::uintptr_t> count_granules{0};
+std::atomic<bool> count_outside{false};
+std::atomic<bool> weak_barrier_all{false};
 
 bool reserve_card_table() {
   void* table = os_reserve(kCardBytes, kPageSize);
@@ -33,24 +37,54 @@ bool enable_card_marking() {
   return true;
 }
 
+bool all_counted(const void* begin, std::size_t bytes) {
+  std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
+  if (map == nullptr || bytes == 0) return true;
+  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(begin) - kCardBase;
+  std::uintptr_t first = a >> kCountShift, last = (a + bytes - 1) >> kCountShift;
+  if (first >= kCountGranules || last >= kCountGranules) return true;
+  for (std::uintptr_t g = first; g <= last; ++g) {
+    if (((map[g >> 3] >> (g & 7)) & 1) == 0) return false;
+  }
+  return true;
+}
+
 namespace {
 
 bool zone_lost = false;  // users mutex held
+bool count_map_refused = false;  // users mutex held
 
 std::mutex& users_mutex() {
   static std::mutex m;
   return m;
 }
 
-// Users mutex held.
+// Users mutex held. The first refcount heap reserves the bitmap of
+// counted slots; without it (the kernel refused), or without the scope zone
+// (a scope-local object, counted, could then lie inside the bitmap's range
+// with no bit), a refcount heap sends every store to the slow path.
 void update_threshold() {
+  std::uint32_t collectors = collector_barrier_users.load(std::memory_order_relaxed);
+  std::uint32_t counters = slot_barrier_users.load(std::memory_order_relaxed);
+  bool scopes = scope_barrier_users.load(std::memory_order_relaxed) != 0;
+  if (counters != 0 && count_bits.load(std::memory_order_relaxed) == nullptr && !count_map_refused) {
+    void* map = os_reserve(kCountBytes, kPageSize);
+    if (map == nullptr) count_map_refused = true;
+    count_bits.store(static_cast<std::uint8_t*>(map), std::memory_order_release);
+  }
+  bool bitmap = counters != 0 && count_bits.load(std::memory_order_relaxed) != nullptr && !zone_lost;
   std::uintptr_t t = std::numeric_limits<std::uintptr_t>::max();
-  if (collector_barrier_users.load(std::memory_order_relaxed) != 0) {
-    t = 0;
-  } else if (scope_barrier_users.load(std::memory_order_relaxed) != 0) {
+  if (collectors > counters || (counters != 0 && !bitmap)) {
+    t = 0;  // a heap is marking, or a refcount heap has no bitmap to use
+  } else if (scopes) {
     t = zone_lost ? 0 : scope_floor.load(std::memory_order_relaxed);
   }
-  barrier_threshold.store(t, std::memory_order_relaxed);
+  // Order for a thread that sees the new threshold first: the counted
+  // slots are published before a threshold that relies on them.
+  count_outside.store(counters != 0, std::memory_order_relaxed);
+  count_granules.store(bitmap ? kCountGranules : 0, std::memory_order_relaxed);
+  weak_barrier_all.store(counters != 0, std::memory_order_relaxed);
+  barrier_threshold.store(t, std::memory_order_release);
 }
 }  // namespace
 

@@ -4,9 +4,13 @@
 // A store of a value at or above barrier_threshold takes the barrier's slow
 // path. The threshold follows from three counts, all changed through
 // change_barrier_users under one lock:
-//  - collectors (a mark-sweep heap while marking, a refcount heap for its
-//    whole life): every store, null included, takes the slow path
+//  - marking heaps: every store, null included, takes the slow path
 //    (threshold 0);
+//  - refcount heaps (the slot users): a store into a slot marked counted
+//    in their bitmap (below) or outside the bitmap's range takes the slow
+//    path whatever the value; a store into a young object's slot does not.
+//    Without the bitmap (the kernel refused its address space) or without
+//    the scope zone, every store does (threshold 0), as for marking;
 //  - otherwise local scopes (a heap holding the barrier for its scopes,
 //    gc/escape.cpp): only a value that may be scope-local does. Scope spans
 //    come from a zone of the address space the page heap keeps for them,
@@ -22,9 +26,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "moss/member.hpp"
+#include "runtime/size_classes.hpp"
 
 namespace moss::detail {
 
@@ -60,6 +67,44 @@ inline bool carded(const void* begin, const void* end) {
   auto b = reinterpret_cast<std::uintptr_t>(begin), e = reinterpret_cast<std::uintptr_t>(end);
   return b >= kCardBase && e - kCardBase <= card_count.load(std::memory_order_relaxed) << kCardShift;
 }
+
+// Counted slots (moss/member.hpp, counted_slot): a bit per 16-byte granule
+// of the card table's range, reserved (8 GiB of address space, touched only
+// where arenas are) when the first refcount heap appears. A refcount heap
+// sets the bits of an object's payload when the object becomes old and
+// clears them when it frees it; a store into a slot with its bit set takes
+// the slow path. Each bitmap byte covers 128 bytes of address space inside
+// one page, so only the thread owning the page's span writes it.
+inline constexpr std::uintptr_t kCountGranules = kCardSpan >> kCountShift;
+inline constexpr std::uintptr_t kCountBytes = kCountGranules / 8;
+static_assert(kPageSize % (8u << kCountShift) == 0, "a bitmap byte must not straddle two pages");
+// Sets (or clears) the bits of [begin, begin + bytes); a range outside the
+// bitmap needs none (every store there takes the slow path).
+inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
+  std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
+  if (map == nullptr || bytes == 0) return;
+  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(begin) - kCardBase;
+  std::uintptr_t first = a >> kCountShift, last = (a + bytes - 1) >> kCountShift;
+  if (first >= kCountGranules || last >= kCountGranules) return;
+  for (std::uintptr_t g = first; g <= last;) {
+    if ((g & 7) == 0 && last - g >= 7) {  // whole bytes
+      std::uintptr_t n = (last - g + 1) / 8;
+      std::memset(map + (g >> 3), on ? 0xFF : 0, n);
+      g += n * 8;
+      continue;
+    }
+    auto bit = static_cast<std::uint8_t>(1u << (g & 7));
+    if (on) {
+      map[g >> 3] |= bit;
+    } else {
+      map[g >> 3] &= static_cast<std::uint8_t>(~bit);
+    }
+    ++g;
+  }
+}
+// Whether every granule of [begin, begin + bytes) is marked counted (or the
+// range lies outside the bitmap): for verification.
+bool all_counted(const void* begin, std::size_t bytes);
 
 // Adds the deltas to the counts and sets barrier_threshold to match.
 void change_barrier_users(int collectors, int slot_users, int scopes);

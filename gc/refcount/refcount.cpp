@@ -96,6 +96,7 @@ class RefCount final : public CollectorBase {
     } else {
       state(object) |= kInZct;
       zct_.push_back(object);
+      set_counted(heap_.cache().span_of(object), object, true);
     }
   }
   std::vector<void*>* young_log(std::uint32_t& bits) override {
@@ -140,12 +141,22 @@ class RefCount final : public CollectorBase {
   const char* verify() override;
   void shutdown() override {
     if (shut_down_) return;
+    // Objects the heap frees as it goes keep their bits: clear them all.
+    heap_.cache().for_each_span([](const Span& s) { mark_counted(s.start, s.bytes(), false); });
     shut_down_ = true;
     collector_barrier_off(true);
   }
 
  private:
   bool owned(const void* p) const { return heap_.cache().is_object_start(p); }
+  // An old object's slots are counted: the barrier's bitmap sends stores
+  // into them to the slow path (runtime/barrier.hpp). Set when an object
+  // becomes old, cleared when it is freed; pointer-free objects have no
+  // slots to count.
+  static void set_counted(const Span* s, void* p, bool on) {
+    if (!s->noscan) mark_counted(p, SpanCache::payload_size(s), on);
+  }
+  void set_counted(void* p, bool on) { set_counted(heap_.cache().span_of(p), p, on); }
   template <class F>
   void for_children(void* p, F&& f, std::vector<void**>* weak = nullptr) {
     const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
@@ -471,6 +482,7 @@ void RefCount::before_explicit_free(void* object) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
   if ((state(object) & kYoung) != 0) return;  // its slots were never counted
+  set_counted(object, false);
   for (void* c : children) {
     // A child reclaimed with its holder by a closing scope gets no
     // decrement: it would only enter the zero-count table to be freed under it.
@@ -600,6 +612,7 @@ void RefCount::free_dead(void* p) {
   Span* s = heap_.cache().span_of(p);  // p is a live object start
   std::uint32_t i = s->exact_index(p);
   MOSS_ASSERT(i < s->slots && s->is_allocated(i));
+  set_counted(s, p, false);
   heap_.cache().free_located(s, i, p);
   ++freed_promptly_;
 }
@@ -681,6 +694,7 @@ void RefCount::promote_nursery() {
     }
   }
   for (std::size_t next = 0; next < promoted.size(); ++next) {
+    set_counted(promoted[next], true);
     for_children(promoted[next], [this, &promoted](void* c) {
       increment(c);
       std::uint32_t& s = state(c);
@@ -984,7 +998,10 @@ std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamp
       std::uint32_t s = state(c);
       if ((s & kDying) == 0 && count_of(s) == 0) push_zct(c);
     }
-    for (void* w : white) heap_.cache().free_object(w);
+    for (void* w : white) {
+      set_counted(w, false);
+      heap_.cache().free_object(w);
+    }
     freed_by_cycles_ += white.size();
   }
   update_live();
@@ -1040,7 +1057,10 @@ void RefCount::backup_trace() {
   for (void** slot : weak_slots) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  for (void* g : garbage) heap_.cache().free_object(g);
+  for (void* g : garbage) {
+    set_counted(g, false);
+    heap_.cache().free_object(g);
+  }
   freed_by_cycles_ += garbage.size();
   // Recount every survivor from the references tracing finds.
   for (void* p : marked_) {
@@ -1095,6 +1115,11 @@ const char* RefCount::verify() {
       continue;
     }
     if ((state(p) & kYoung) != 0) continue;  // a young object's slots are not counted
+    const Span* s = heap_.cache().span_of(p);
+    if (count_granules.load(std::memory_order_relaxed) != 0 && !s->noscan &&
+        !all_counted(p, SpanCache::payload_size(s))) {
+      return "an old object's slots are not all marked counted in the barrier's bitmap";
+    }
     for_children(p, [&expected](void* c) { ++expected[c]; });
   }
   for (RootNode& r : heap_.roots()) {

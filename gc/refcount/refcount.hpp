@@ -13,7 +13,11 @@
 //
 // The nursery (young objects are born dead, as in RC Immix and LXR). A new
 // object is young and logged in the nursery; stores into a young object are
-// plain stores, whatever they hold. Each reconciliation starts with a
+// plain stores, whatever they hold: the inline barrier sends a store to the
+// slow path only if its slot is marked counted in a process-wide bitmap (a
+// bit per 16 bytes, runtime/barrier.hpp), whose bits this collector sets
+// for an object's payload when the object becomes old and clears when it
+// frees it. Each reconciliation starts with a
 // nursery pass: the young objects that a stack or embedder root refers to,
 // or that a counted reference holds (an old object's slot, a Root), survive,
 // and so does every young object they reach through young objects. A

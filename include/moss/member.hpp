@@ -11,8 +11,11 @@
 // The inline part marks the slot's card (a byte store, for generational
 // mark-sweep) and compares the value with a threshold: it sends a store to
 // the slow path only while a heap in the process needs it (marking in
-// progress, a refcount heap) or, with local scopes open, when the value
-// lies where scope-local objects do.
+// progress) or, with local scopes open, when the value lies where
+// scope-local objects do. A refcount heap counts stores into its old
+// objects only: their slots are marked in a bitmap (one bit per 16 bytes),
+// which the inline part tests as well; stores into young objects stay
+// plain stores.
 //
 // A Member that is not inside a managed object (on the stack, in a plain
 // struct) is an ordinary pointer; the barrier finds out which by address.
@@ -68,9 +71,29 @@ inline void mark_card(const void* slot) {
   if (c < card_count.load(std::memory_order_acquire)) card_bytes.load(std::memory_order_relaxed)[c] = 1;
 }
 
+// Counted slots, for refcount heaps (runtime/barrier.hpp): one bit per
+// 16-byte granule of the range the card table covers says a store there
+// goes to the slow path. Outside that range, count_outside says it (true
+// while a refcount heap exists). count_granules is 0 while no refcount heap
+// has a bitmap to use.
+inline constexpr unsigned kCountShift = 4;
+extern std::atomic<std::uint8_t*> count_bits;
+extern std::atomic<std::uintptr_t> count_granules;
+extern std::atomic<bool> count_outside;
+// Weak stores all take the slow path while this is set (refcount: weak
+// slots of young objects are registered too).
+extern std::atomic<bool> weak_barrier_all;
+inline bool counted_slot(const void* slot) {
+  std::uintptr_t g = (reinterpret_cast<std::uintptr_t>(slot) - kCardBase) >> kCountShift;
+  if (g < count_granules.load(std::memory_order_relaxed)) {
+    return ((count_bits.load(std::memory_order_relaxed)[g >> 3] >> (g & 7)) & 1) != 0;
+  }
+  return count_outside.load(std::memory_order_relaxed);
+}
+
 inline void write_reference(void** slot, void* value) {
   mark_card(slot);
-  if (needs_slow_barrier(value)) [[unlikely]] {
+  if (needs_slow_barrier(value) || counted_slot(slot)) [[unlikely]] {
     write_barrier_slow(slot, value);
   } else {
     *slot = value;
@@ -78,7 +101,7 @@ inline void write_reference(void** slot, void* value) {
 }
 inline void write_weak_reference(void** slot, void* value) {
   mark_card(slot);
-  if (needs_slow_barrier(value)) [[unlikely]] {
+  if (needs_slow_barrier(value) || weak_barrier_all.load(std::memory_order_relaxed)) [[unlikely]] {
     weak_barrier_slow(slot, value);
   } else {
     *slot = value;
