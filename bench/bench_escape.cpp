@@ -81,6 +81,17 @@ void BM_store_loop(benchmark::State& state) {
   }
 }
 
+// The same stores between two objects that survived a collection: under
+// refcount they are old then, and every store into them is counted (in
+// BM_store_loop they are young, and stores into them are plain stores).
+void BM_old_store_loop(benchmark::State& state) {
+  moss::Heap heap(options(state.range(0)));
+  moss::Root<Obj> a(heap, moss::make<Obj>(heap, 1));
+  moss::Root<Obj> b(heap, moss::make<Obj>(heap, 2));
+  heap.collect();
+  store_loop(state, a.get(), b.get());
+}
+
 void BM_local_store_loop(benchmark::State& state) {
   moss::Heap heap(options(state.range(0)));
   moss::LocalScope scope(heap);
@@ -92,6 +103,7 @@ void BM_local_store_loop(benchmark::State& state) {
 BENCHMARK(BM_scope_alloc)->ArgsProduct({{0, 1}, {16, 128, 1024}});
 BENCHMARK(BM_heap_alloc)->ArgsProduct({{0, 1}, {16, 128, 1024}});
 BENCHMARK(BM_store_loop)->ArgsProduct({{0, 1}, {0, 1}});
+BENCHMARK(BM_old_store_loop)->Arg(0)->Arg(1);
 BENCHMARK(BM_local_store_loop)->Arg(0)->Arg(1);
 
 BENCHMARK_MAIN();

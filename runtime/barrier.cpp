@@ -21,7 +21,6 @@ std::atomic<std::uint8_t*> card_bytes{nullptr};
 std::atomic<std::uintptr_t> card_count{0};
 std::atomic<std::uint8_t*> count_bits{nullptr};
 std::atomic<std::uintptr_t> count_granules{0};
-std::atomic<bool> count_outside{false};
 std::atomic<bool> weak_barrier_all{false};
 
 bool reserve_card_table() {
@@ -81,7 +80,6 @@ void update_threshold() {
   }
   // Order for a thread that sees the new threshold first: the counted
   // slots are published before a threshold that relies on them.
-  count_outside.store(counters != 0, std::memory_order_relaxed);
   count_granules.store(bitmap ? kCountGranules : 0, std::memory_order_relaxed);
   weak_barrier_all.store(counters != 0, std::memory_order_relaxed);
   barrier_threshold.store(t, std::memory_order_release);

@@ -73,22 +73,21 @@ inline void mark_card(const void* slot) {
 
 // Counted slots, for refcount heaps (runtime/barrier.hpp): one bit per
 // 16-byte granule of the range the card table covers says a store there
-// goes to the slow path. Outside that range, count_outside says it (true
-// while a refcount heap exists). count_granules is 0 while no refcount heap
-// has a bitmap to use.
+// goes to the slow path; so does every store outside that range.
+// count_granules is 0 while no refcount heap has a bitmap to use (then only
+// the threshold decides: one load and a branch for everyone else).
 inline constexpr unsigned kCountShift = 4;
 extern std::atomic<std::uint8_t*> count_bits;
 extern std::atomic<std::uintptr_t> count_granules;
-extern std::atomic<bool> count_outside;
 // Weak stores all take the slow path while this is set (refcount: weak
 // slots of young objects are registered too).
 extern std::atomic<bool> weak_barrier_all;
 inline bool counted_slot(const void* slot) {
+  std::uintptr_t n = count_granules.load(std::memory_order_relaxed);
+  if (n == 0) [[likely]] return false;
   std::uintptr_t g = (reinterpret_cast<std::uintptr_t>(slot) - kCardBase) >> kCountShift;
-  if (g < count_granules.load(std::memory_order_relaxed)) {
-    return ((count_bits.load(std::memory_order_relaxed)[g >> 3] >> (g & 7)) & 1) != 0;
-  }
-  return count_outside.load(std::memory_order_relaxed);
+  if (g >= n) return true;
+  return ((count_bits.load(std::memory_order_relaxed)[g >> 3] >> (g & 7)) & 1) != 0;
 }
 
 inline void write_reference(void** slot, void* value) {
