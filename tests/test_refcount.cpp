@@ -66,27 +66,25 @@ const Config kConfigs[] = {{"unstressed", rc_unstressed(), true}, {"environment"
   for (long i = 0; i < n; ++i) moss::make<Node>(heap, i);
 }
 
-[[gnu::noinline]] void make_cycle(moss::Heap& heap, int length) {
-  FinNode* first = moss::make<FinNode>(heap, 0);
-  FinNode* last = first;
-  for (int i = 1; i < length; ++i) {
-    FinNode* n = moss::make<FinNode>(heap, i);
-    last->next = n;
+// A ring of `length` objects with values 0..length-1, linked through
+// `link`; returns its first object.
+template <class N>
+[[gnu::noinline]] N* make_ring(moss::Heap& heap, long length, moss::Member<N> N::*link) {
+  N* first = moss::make<N>(heap, 0);
+  N* last = first;
+  for (long i = 1; i < length; ++i) {
+    N* n = moss::make<N>(heap, i);
+    last->*link = n;
     last = n;
   }
-  last->next = first;
+  last->*link = first;
+  return first;
 }
 
+[[gnu::noinline]] void make_cycle(moss::Heap& heap, int length) { make_ring(heap, length, &FinNode::next); }
+
 [[gnu::noinline]] FinNode* make_cycle_kept(moss::Heap& heap, int length) {
-  FinNode* first = moss::make<FinNode>(heap, 0);
-  FinNode* last = first;
-  for (int i = 1; i < length; ++i) {
-    FinNode* n = moss::make<FinNode>(heap, i);
-    last->next = n;
-    last = n;
-  }
-  last->next = first;
-  return first;
+  return make_ring(heap, length, &FinNode::next);
 }
 
 }  // namespace
@@ -435,28 +433,12 @@ TEST_CASE("refcount: stack scanning is paced by allocation, so deep stacks cost 
 namespace {
 // A young structure (a list whose tail points back at its head: a cycle)
 // that nothing but this frame refers to.
-[[gnu::noinline]] void make_young_cycle(moss::Heap& heap, long n) {
-  Node* head = moss::make<Node>(heap, 0);
-  Node* last = head;
-  for (long i = 1; i < n; ++i) {
-    Node* x = moss::make<Node>(heap, i);
-    last->right = x;
-    last = x;
-  }
-  last->right = head;
-}
+[[gnu::noinline]] void make_young_cycle(moss::Heap& heap, long n) { make_ring(heap, n, &Node::right); }
 // The same cycle, kept by this frame while allocation runs reconciliations
 // (so it survives a nursery pass and its links are counted), then dropped
 // on return without any decrement.
 [[gnu::noinline]] long make_cycle_promoted_then_dropped(moss::Heap& heap, long n) {
-  Node* head = moss::make<Node>(heap, 0);
-  Node* last = head;
-  for (long i = 1; i < n; ++i) {
-    Node* x = moss::make<Node>(heap, i);
-    last->right = x;
-    last = x;
-  }
-  last->right = head;
+  Node* head = make_ring(heap, n, &Node::right);
   make_garbage(heap, 400000);
   long sum = 0;
   Node* x = head;
