@@ -222,6 +222,58 @@ TEST_CASE("four heaps on four threads allocate and free at once") {
   CHECK(ok == std::vector<int>{1, 1, 1, 1});
 }
 
+TEST_CASE("refcount heaps on four threads count, promote and free at once") {
+  // Each thread's heap marks its old objects' slots in the process-wide
+  // bitmap of counted slots while the others do the same for theirs.
+  struct Link {
+    moss::Member<Link> next;
+    long value = 0;
+    explicit Link(long v) : value(v) {}
+    void trace(moss::Visitor& v) const { v.visit(next); }
+  };
+  std::vector<std::thread> threads;
+  std::vector<int> ok(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &ok] {
+      moss::HeapOptions o;
+      o.collector = moss::Collector::refcount;
+      moss::Heap heap(o);
+      moss::Root<Link> head(heap, moss::make<Link>(heap, -1));
+      std::mt19937 rng(static_cast<unsigned>(t) + 7);
+      long expected_sum = -1;
+      bool good = true;
+      for (int i = 0; i < 40000; ++i) {
+        Link* young = moss::make<Link>(heap, i);
+        young->next = moss::make<Link>(heap, 0);  // a plain store: young holder
+        switch (rng() % 4) {
+          case 0:  // into the (old) list: counted
+            young->next = head->next.get();
+            head->next = young;
+            expected_sum += i;
+            break;
+          case 1:  // cut the list after its first element
+            if (Link* first = head->next.get()) {
+              for (Link* x = first->next.get(); x != nullptr; x = x->next.get()) expected_sum -= x->value;
+              first->next = nullptr;
+            }
+            break;
+          default:  // garbage
+            break;
+        }
+        if (i % 5000 == 0) heap.verify();
+      }
+      heap.collect();
+      long sum = 0;
+      for (Link* x = head.get(); x != nullptr; x = x->next.get()) sum += x->value;
+      good = good && sum == expected_sum && heap.stats().live_objects < 40000;
+      heap.verify();
+      ok[static_cast<std::size_t>(t)] = good ? 1 : 0;
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(ok == std::vector<int>{1, 1, 1, 1});
+}
+
 TEST_CASE("stats count allocations and the heap's span bytes") {
   moss::Heap heap(manual());
   moss::HeapStats before = heap.stats();

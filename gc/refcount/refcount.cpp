@@ -706,12 +706,16 @@ void RefCount::promote_nursery() {
       }
     });
   }
-  // Entries come in allocation order: consecutive ones mostly share a span.
+  // Entries come in allocation order: consecutive ones mostly share a span
+  // (kept until a free empties it: the page heap may then take the span,
+  // and its record goes to another span, perhaps another thread's).
   Span* span = nullptr;
   for (void* p : nursery_) {
     if ((state(p) & kYoung) == 0) continue;
     if (span == nullptr || p < span->start || p >= span->end()) span = heap_.cache().span_of(p);
+    bool emptied = span->alloc_count == 1;
     free_young(span, p);
+    if (emptied) span = nullptr;
   }
   nursery_.clear();
   for (void* p : promoted) {
