@@ -439,7 +439,7 @@ namespace {
 // on return without any decrement.
 [[gnu::noinline]] long make_cycle_promoted_then_dropped(moss::Heap& heap, long n) {
   Node* head = make_ring(heap, n, &Node::right);
-  make_garbage(heap, 400000);
+  make_garbage(heap, 100000);
   long sum = 0;
   Node* x = head;
   for (long i = 0; i < n; ++i, x = x->right.get()) sum += x->value;
@@ -484,12 +484,14 @@ TEST_CASE("refcount: a cycle that survived young and is dropped by a stack alone
     CAPTURE(config.name);
     moss::Heap heap(config.options);
     std::uint64_t cycles_before = heap.stats().rc_freed_by_cycles;
-    CHECK(make_cycle_promoted_then_dropped(heap, 1000) == 999 * 1000 / 2);
+    // Ten rings, one after the other: a stale stack word (conservative
+    // scanning; sanitizer builds keep frames elsewhere) may keep the last.
+    for (int k = 0; k < 10; ++k) CHECK(make_cycle_promoted_then_dropped(heap, 100) == 99 * 100 / 2);
     heap.verify();  // the survivors' links are counted now
     scrub_and_collect(heap);
     moss::HeapStats s = heap.stats();
-    CHECK(s.live_objects < 50);
-    if (config.mechanics) CHECK(s.rc_freed_by_cycles - cycles_before >= 990);
+    CHECK(s.live_objects < 100 + 50);
+    if (config.mechanics) CHECK(s.rc_freed_by_cycles - cycles_before >= 900);
     heap.verify();
   }
 }
