@@ -47,9 +47,9 @@ class CollectorBase {
   // per-allocation hooks are on (new_object_hook_wanted()).
   virtual void on_new_object(void* object) { (void)object; }
   virtual bool new_object_hook_wanted() const { return false; }
-  // A shortcut for the common on_new_object: a log the heap appends every
-  // new object without a finalizer to, after setting `bits` in its
-  // gc_state, without calling on_new_object (null: no shortcut).
+  // A log the heap appends every new object without a finalizer to, after
+  // setting `bits` in its gc_state, instead of calling on_new_object (null:
+  // no log; on_new_object then sees every new object).
   virtual std::vector<void*>* young_log(std::uint32_t& bits) {
     (void)bits;
     return nullptr;
@@ -93,18 +93,14 @@ class CollectorBase {
   virtual const char* verify() { return nullptr; }
   // Called in the heap's destructor before any memory goes.
   virtual void shutdown() {}
-  // Whether write_barrier wants the holder found for it when the store
-  // comes from a Member (the barrier's slow path then finds it from the
-  // span it already looked up).
-  bool wants_holder() const { return wants_holder_; }
   // Bits of a holder's gc_state that make a store into it a plain store
-  // for this collector (checked by the barrier's slow path, before
-  // write_barrier, when it found the holder).
+  // for this collector. A collector that has some wants the holder: the
+  // barrier's slow path finds it (from the span it already looked up) for
+  // a Member's store, tests these bits, and passes it to write_barrier.
   std::uint32_t plain_holder_bits() const { return plain_holder_bits_; }
 
  protected:
   HeapImpl& heap_;
-  bool wants_holder_ = false;
   std::uint32_t plain_holder_bits_ = 0;
 };
 

@@ -60,7 +60,7 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     return;
   }
   CollectorBase& collector = heap->collector();
-  if (holder == nullptr && collector.wants_holder()) {
+  if (holder == nullptr && collector.plain_holder_bits() != 0) {
     // A Member's slot lies inside a live object (a store into a freed one
     // is a use after free, which no barrier repairs): the slot's index
     // names the holder without the allocation bit.

@@ -138,7 +138,7 @@ void HeapImpl::invalid_type(TypeIndex type) const {
 }
 
 void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
-  if (new_object_hook_) collector_->on_new_object(object);
+  if (new_object_hook_ && (young_log_ == nullptr || !log_young(object))) collector_->on_new_object(object);
   if (sampler_ != nullptr) sample(object, bytes);
   if (options_.stress_every != 0 && --stress_countdown_ == 0) {
     stress_countdown_ = options_.stress_every;

@@ -77,7 +77,6 @@ class RefCount final : public CollectorBase {
  public:
   explicit RefCount(HeapImpl& heap) : CollectorBase(heap) {
     collector_barrier_on(true);
-    wants_holder_ = true;
     plain_holder_bits_ = kYoung | kDying;  // see write_barrier
     allocated_at_last_ = heap.cache().allocated_bytes();
     // Reconcile a few times per heap-goal's worth of allocation.
@@ -87,21 +86,17 @@ class RefCount final : public CollectorBase {
 
   bool new_object_hook_wanted() const override { return true; }
   // A new object is young (its slots uncounted until it survives a nursery
-  // pass), unless it has a finalizer: those are counted from birth, so that
-  // the resurrection rule only ever meets counted objects.
-  void on_new_object(void* object) override {
-    if (MOSS_LIKELY((TypeRegistry::flags(header_of(object)->type) & type_finalizable) == 0)) {
-      state(object) |= kYoung;
-      nursery_.push_back(object);
-    } else {
-      state(object) |= kInZct;
-      zct_.push_back(object);
-      set_counted(heap_.cache().span_of(object), object, true);
-    }
-  }
+  // pass): the heap's allocation path logs it in the nursery. One with a
+  // finalizer is not logged there and comes here: it is counted from birth,
+  // so that the resurrection rule only ever meets counted objects.
   std::vector<void*>* young_log(std::uint32_t& bits) override {
-    bits = kYoung;  // what on_new_object does, done by the heap's allocation path
+    bits = kYoung;
     return &nursery_;
+  }
+  void on_new_object(void* object) override {
+    state(object) |= kInZct;
+    zct_.push_back(object);
+    set_counted(heap_.cache().span_of(object), object, true);
   }
   void allocation_slow_path(std::size_t bytes) override;
   void before_growth(std::size_t) override {}

@@ -31,11 +31,12 @@
 namespace moss {
 
 namespace detail {
-// The barrier's one test: a store of a value at or above this address takes
-// the slow path. UINTPTR_MAX while no heap needs the barrier, 0 (every
-// store, null included) while a collector does, and while only local scopes
-// are open the floor of the address range where scope-local objects live
-// (runtime/barrier.hpp).
+// The barrier's value test: a store of a value at or above this address
+// takes the slow path. 0 (every store, null included) while a heap is
+// marking or a refcount heap has no bitmap of counted slots; otherwise the
+// floor of the address range where scope-local objects live while local
+// scopes are open, and UINTPTR_MAX when they are not (refcount heaps test
+// the slot instead: counted_slot below). See runtime/barrier.hpp.
 extern std::atomic<std::uintptr_t> barrier_threshold;
 
 // The barrier's slow path: stores `value` into the strong slot `slot`.
