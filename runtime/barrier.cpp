@@ -37,11 +37,9 @@ bool enable_card_marking() {
 }
 
 bool all_counted(const void* begin, std::size_t bytes) {
-  std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
-  if (map == nullptr || bytes == 0) return true;
-  std::uintptr_t a = reinterpret_cast<std::uintptr_t>(begin) - kCardBase;
-  std::uintptr_t first = a >> kCountShift, last = (a + bytes - 1) >> kCountShift;
-  if (first >= kCountGranules || last >= kCountGranules) return true;
+  std::uintptr_t first = 0, last = 0;
+  if (!counted_granules(begin, bytes, first, last)) return true;
+  const std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
   for (std::uintptr_t g = first; g <= last; ++g) {
     if (((map[g >> 3] >> (g & 7)) & 1) == 0) return false;
   }

@@ -78,14 +78,21 @@ inline bool carded(const void* begin, const void* end) {
 inline constexpr std::uintptr_t kCountGranules = kCardSpan >> kCountShift;
 inline constexpr std::uintptr_t kCountBytes = kCountGranules / 8;
 static_assert(kPageSize % (8u << kCountShift) == 0, "a bitmap byte must not straddle two pages");
-// Sets (or clears) the bits of [begin, begin + bytes); a range outside the
-// bitmap needs none (every store there takes the slow path).
-inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
-  std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
-  if (map == nullptr || bytes == 0) return;
+// The granules [first, last] of [begin, begin + bytes) in the bitmap, or
+// false when there are none to mark: no bitmap, an empty range, or a range
+// outside it (every store there takes the slow path).
+inline bool counted_granules(const void* begin, std::size_t bytes, std::uintptr_t& first, std::uintptr_t& last) {
+  if (count_bits.load(std::memory_order_relaxed) == nullptr || bytes == 0) return false;
   std::uintptr_t a = reinterpret_cast<std::uintptr_t>(begin) - kCardBase;
-  std::uintptr_t first = a >> kCountShift, last = (a + bytes - 1) >> kCountShift;
-  if (first >= kCountGranules || last >= kCountGranules) return;
+  first = a >> kCountShift;
+  last = (a + bytes - 1) >> kCountShift;
+  return first < kCountGranules && last < kCountGranules;
+}
+// Sets (or clears) the bits of [begin, begin + bytes).
+inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
+  std::uintptr_t first = 0, last = 0;
+  if (!counted_granules(begin, bytes, first, last)) return;
+  std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
   for (std::uintptr_t g = first; g <= last;) {
     if ((g & 7) == 0 && last - g >= 7) {  // whole bytes
       std::uintptr_t n = (last - g + 1) / 8;
