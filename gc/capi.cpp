@@ -328,14 +328,15 @@ moss_type moss_register_type(const moss_type_info* info) {
     usage(nullptr, "moss: moss_register_type: info is NULL");
     return MOSS_TYPE_NONE;
   }
-  constexpr std::uint32_t known = MOSS_TYPE_LEAF | MOSS_TYPE_ACYCLIC | MOSS_TYPE_FINALIZABLE;
+  constexpr std::uint32_t known = MOSS_TYPE_LEAF | MOSS_TYPE_ACYCLIC | MOSS_TYPE_FINALIZABLE | MOSS_TYPE_ALIGN8;
   if ((info->flags & ~known) != 0) {
     usage(nullptr, "moss: moss_register_type: info->flags has bits that are no MOSS_TYPE_* flag");
     return MOSS_TYPE_NONE;
   }
   static_assert(std::uint32_t{MOSS_TYPE_LEAF} == moss::type_leaf &&
                 std::uint32_t{MOSS_TYPE_ACYCLIC} == moss::type_acyclic &&
-                std::uint32_t{MOSS_TYPE_FINALIZABLE} == moss::type_finalizable);
+                std::uint32_t{MOSS_TYPE_FINALIZABLE} == moss::type_finalizable &&
+                std::uint32_t{MOSS_TYPE_ALIGN8} == moss::type_align8);
   moss::TypeInfo cpp;
   cpp.name = info->name != nullptr ? info->name : "object";
   cpp.flags = info->flags;

@@ -136,8 +136,9 @@ void HeapImpl::escape(void* object) {
 }
 
 void HeapImpl::escape_on_store(void* holder, void* value) {
-  // Objects start 16-byte aligned: anything else (a tagged value) is not one.
-  if (value == nullptr || (reinterpret_cast<std::uintptr_t>(value) & 15) != 0) return;
+  // Objects start 8-byte aligned at least: anything else (a tagged value)
+  // is not one.
+  if (value == nullptr || (reinterpret_cast<std::uintptr_t>(value) & 7) != 0) return;
   Span* vs = PageHeap::instance().lookup(value);
   if (vs == nullptr || vs->scope_depth == 0) return;
   if (cache_.find_object(value) != value) return;  // not an object start of this heap

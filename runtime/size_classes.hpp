@@ -2,20 +2,24 @@
 //
 // Go's recipe, computed at compile time (no checked-in table to go stale):
 // a request is rounded up to a class ("slot") size; each class owns spans of
-// a fixed page count that hold a fixed number of slots. Slot sizes are
-// multiples of 16; a slot holds the 8-byte object header and the payload.
-// The first slot of a span starts 8 bytes into it, so every payload (header
-// + 8) is 16-byte aligned.
+// a fixed page count that hold a fixed number of slots. A slot holds the
+// 8-byte object header and the payload. The first slot of a span starts 8
+// bytes into it, so the payload (header + 8) of a slot whose size is a
+// multiple of 16 is 16-byte aligned, the alignment every object gets by
+// default. Below 64 bytes there are also 24-, 40- and 56-byte slots, whose
+// payloads are only 8-byte aligned: they serve types registered with
+// type_align8 alone (a 16-byte payload then takes 24 bytes, not 32).
 //
 // Bounds, checked for every class by tests/test_size_classes.cpp:
 //  - rounding waste at most 1/8: a request just above the previous class
 //    wastes at most slot/8 of its slot (for classes of 128 bytes and up;
-//    below that, classes are every 16 bytes, the alignment, and so exact);
+//    below that, classes are every 16 bytes, or 8 for type_align8, the
+//    alignment, and so exact);
 //  - span tail waste at most 1/8 of the span.
 //
-// Lookup is two tables (16-byte steps up to 1 KiB, 128-byte steps above),
-// and the object index of an offset inside a span is a multiply and a
-// shift, not a divide.
+// Lookup is two tables (8-byte steps up to 1 KiB, one row per alignment;
+// 128-byte steps above), and the object index of an offset inside a span is
+// a multiply and a shift, not a divide.
 #pragma once
 
 #include <array>
@@ -28,7 +32,10 @@ inline constexpr std::size_t kPageShift = 13;
 inline constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;  // 8 KiB
 inline constexpr std::size_t kHeaderSize = 8;
 inline constexpr std::size_t kSlotOffset = 8;  // first slot's offset in a span
-inline constexpr std::size_t kAlignment = 16;
+inline constexpr std::size_t kAlignment = 16;       // of every payload by default
+inline constexpr std::size_t kCompactAlignment = 8;  // of type_align8 payloads
+// Whether slots of `slot_size` bytes keep payloads 16-byte aligned.
+constexpr bool keeps_alignment(std::size_t slot_size) { return slot_size % kAlignment == 0; }
 // The largest slot: four pages less the slot offset, rounded down to 16.
 inline constexpr std::size_t kMaxSmallSlot = (4 * kPageSize - kSlotOffset) & ~(kAlignment - 1);
 // The largest payload that is a small object; larger ones get a span each.
@@ -60,7 +67,7 @@ struct Table {
 
 constexpr Table generate() {
   Table t;
-  std::size_t align = 16;
+  std::size_t align = kCompactAlignment;  // 8-byte steps below 64 bytes
   auto add = [&t](std::size_t slot) {
     std::size_t pages = pages_for(slot);
     std::size_t slots = usable(pages) / slot;
@@ -84,7 +91,9 @@ constexpr Table generate() {
   std::size_t slot = 16;
   for (; slot <= kMaxSmallSlot; slot += align) {
     if ((slot & (slot - 1)) == 0) {  // power of two: widen the step
-      if (slot >= 2048) {
+      if (slot == 64) {
+        align = kAlignment;
+      } else if (slot >= 2048) {
         align = 256;
       } else if (slot >= 128) {
         align = slot / 8;
@@ -107,15 +116,23 @@ inline constexpr std::size_t kNumSizeClasses = kSizeClassTable.count;  // includ
 inline constexpr const SizeClass& size_class(std::size_t index) { return kSizeClassTable.classes[index]; }
 
 namespace size_class_generation {
-constexpr std::size_t first_class_at_least(std::size_t slot) {
+constexpr std::size_t first_class_at_least(std::size_t slot, bool align8 = false) {
   for (std::size_t i = 1; i < kNumSizeClasses; ++i) {
-    if (kSizeClassTable.classes[i].slot_size >= slot) return i;
+    std::size_t size = kSizeClassTable.classes[i].slot_size;
+    if (size >= slot && (align8 || keeps_alignment(size))) return i;
   }
   return 0;
 }
-constexpr std::array<std::uint8_t, 1024 / 16 + 1> make_small_lookup() {
-  std::array<std::uint8_t, 1024 / 16 + 1> a{};
-  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::uint8_t>(first_class_at_least(i * 16 == 0 ? 16 : i * 16));
+using SmallLookup = std::array<std::array<std::uint8_t, 1024 / 8 + 1>, 2>;
+// Row 0 for 16-byte aligned payloads, row 1 for type_align8 ones; entry i
+// is the class of a slot of i * 8 bytes.
+constexpr SmallLookup make_small_lookup() {
+  SmallLookup a{};
+  for (std::size_t row = 0; row < 2; ++row) {
+    for (std::size_t i = 0; i < a[row].size(); ++i) {
+      a[row][i] = static_cast<std::uint8_t>(first_class_at_least(i * 8 < 16 ? 16 : i * 8, row == 1));
+    }
+  }
   return a;
 }
 constexpr std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> make_large_lookup() {
@@ -132,10 +149,11 @@ constexpr std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> make_
 inline constexpr auto kSmallLookup = size_class_generation::make_small_lookup();
 inline constexpr auto kLargeLookup = size_class_generation::make_large_lookup();
 
-// The class for a payload of `bytes` (at most kMaxSmallPayload).
-inline std::size_t size_class_for_payload(std::size_t bytes) {
+// The class for a payload of `bytes` (at most kMaxSmallPayload), 16-byte
+// aligned unless `align8` (a type_align8 type).
+inline std::size_t size_class_for_payload(std::size_t bytes, bool align8) {
   std::size_t slot = bytes + kHeaderSize;
-  if (slot <= 1024) return kSmallLookup[(slot + 15) >> 4];
+  if (slot <= 1024) return kSmallLookup[align8 ? 1 : 0][(slot + 7) >> 3];
   return kLargeLookup[(slot - 1024 + 127) >> 7];
 }
 

@@ -421,13 +421,14 @@ class SpanCache {
     zero_small_payload(p, bytes);
     return 0;
   }
-  // Small payloads are cleared with inline 16-byte stores (payloads are
-  // 16-byte aligned and slots a multiple of 16, so bytes + 8 is too).
+  // Small payloads are cleared with inline 16-byte stores (payloads and
+  // slot sizes are multiples of 8, so the payload is whole 16-byte pieces
+  // and perhaps a final word).
   static constexpr std::size_t kInlineZeroMax = 248;
   static MOSS_INLINE void zero_small_payload(void* p, std::size_t bytes) {
     auto* q = static_cast<char*>(p);
-    // The slot's last 8 bytes past the payload are the next header: stop
-    // at bytes rounded down to 16, then clear the final word.
+    // The 8 bytes past the payload are the next header: stop at bytes
+    // rounded down to 16, then clear the final word if there is one.
     std::size_t whole = bytes & ~std::size_t{15};
     for (std::size_t i = 0; i < whole; i += 16) {
       __builtin_memcpy(q + i, kZero16, 16);

@@ -5,6 +5,7 @@
 
 #include <moss/moss.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -28,6 +29,37 @@ moss::HeapOptions manual() {
 }
 
 }  // namespace
+
+TEST_CASE("type_align8 objects are 8-byte aligned, zeroed and take the compact slots below 64 bytes") {
+  static const moss::TypeIndex compact = moss::Heap::register_type({"compact", nullptr, nullptr, moss::type_align8});
+  moss::Heap heap(manual());
+  std::vector<void*> objs;
+  for (int round = 0; round < 2; ++round) {  // the second round reuses dirtied slots
+    for (std::size_t n = 0; n <= 600; ++n) {
+      auto* p = static_cast<unsigned char*>(heap.allocate(compact, n));
+      CAPTURE(n);
+      REQUIRE(reinterpret_cast<std::uintptr_t>(p) % 8 == 0);
+      std::size_t size = heap.object_size(p);
+      REQUIRE(size >= n);
+      // Slots step by 8 bytes up to 64 (payloads 8, 16, 24 ... 56), by 16 above.
+      if (n + 8 <= 64) REQUIRE(size == std::max<std::size_t>((n + 8 + 7) / 8 * 8, 16) - 8);
+      bool zero = true;
+      for (std::size_t i = 0; i < n; ++i) zero = zero && p[i] == 0;
+      REQUIRE(zero);
+      std::memset(p, 0xCD, size);
+      objs.push_back(p);
+    }
+    // Ordinary objects of the same sizes beside them stay 16-byte aligned.
+    for (std::size_t n = 0; n <= 64; ++n) {
+      void* q = heap.allocate(leaf_type(), n);
+      REQUIRE(reinterpret_cast<std::uintptr_t>(q) % 16 == 0);
+      objs.push_back(q);
+    }
+    for (void* p : objs) heap.free(p);
+    objs.clear();
+  }
+  CHECK(heap.stats().live_objects == 0);
+}
 
 TEST_CASE("objects are 16-byte aligned and zeroed at every size") {
   moss::Heap heap(manual());

@@ -105,7 +105,7 @@ static void leaf_finalize(void* object) {
   ++leaves_finalized;
 }
 
-static moss_type node_type, cell_type, block_type, leaf_type, refs_type;
+static moss_type node_type, cell_type, block_type, leaf_type, refs_type, compact_type;
 
 static void test_register_types(void) {
   moss_type_info node_info = {"test_node", node_trace, node_finalize, 0};
@@ -119,6 +119,9 @@ static void test_register_types(void) {
   moss_type_info refs_info = {"test_refs", refs_trace, NULL, 0};
   refs_type = moss_register_type(&refs_info);
   CHECK(refs_type != MOSS_TYPE_NONE);
+  moss_type_info compact_info = {"test_compact", NULL, NULL, MOSS_TYPE_ALIGN8};
+  compact_type = moss_register_type(&compact_info);
+  CHECK(compact_type != MOSS_TYPE_NONE);
   CHECK(node_type != MOSS_TYPE_NONE);
   CHECK(cell_type != MOSS_TYPE_NONE && cell_type != node_type);
   CHECK(block_type != MOSS_TYPE_NONE && leaf_type != MOSS_TYPE_NONE);
@@ -372,6 +375,19 @@ static void test_write(moss_collector c) {
   CHECK(moss_allocate(heap, cell_type, sizeof *cell, (void**)&cell) == MOSS_OK);
   CHECK(moss_write(heap, cell, (void**)&cell->word, (void*)(uintptr_t)((42 << 1) | 1)) == MOSS_OK);
   CHECK(cell->word == (uintptr_t)((42 << 1) | 1));
+
+  /* MOSS_TYPE_ALIGN8: two words and the header in a 24-byte slot, so the
+   * objects are 8-byte aligned and not all of them 16-byte aligned. */
+  int unaligned16 = 0;
+  for (int k = 0; k < 4; ++k) {
+    void* pair = NULL;
+    size_t size = 0;
+    CHECK(moss_allocate(heap, compact_type, 2 * sizeof(void*), &pair) == MOSS_OK);
+    CHECK(moss_object_size(heap, pair, &size) == MOSS_OK && size == 2 * sizeof(void*));
+    CHECK((uintptr_t)pair % 8 == 0);
+    if ((uintptr_t)pair % 16 != 0) unaligned16 = 1;
+  }
+  CHECK(unaligned16);
 
   /* The holder must be an object start, the slot an aligned word in it. */
   void* local = NULL;

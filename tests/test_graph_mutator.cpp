@@ -20,8 +20,14 @@ namespace {
 
 constexpr int kEdges = 3;
 
+// Shared by both node types: which ids were finalized, by id.
+std::vector<char>* finalized = nullptr;
+
+// Compact nodes (moss_align8) are 8-byte aligned, in 40-byte slots; the
+// others 16-byte aligned, in 48-byte ones.
+template <bool Compact>
 struct GNode {
-  static inline std::vector<char>* finalized = nullptr;  // by id
+  static constexpr bool moss_align8 = Compact;
   moss::Member<GNode> edges[kEdges];
   long id;
   explicit GNode(long i) : id(i) {}
@@ -33,13 +39,15 @@ struct GNode {
   }
 };
 
+template <class Node>
 struct Model {
-  std::vector<GNode*> ptr;                // by id (not scanned: malloc memory)
+  std::vector<Node*> ptr;                // by id (not scanned: malloc memory)
   std::vector<std::array<long, kEdges>> edges;
   std::vector<long> roots;                // ids held by Roots (parallel to handles)
 };
 
-std::vector<char> reachable(const Model& m) {
+template <class Node>
+std::vector<char> reachable(const Model<Node>& m) {
   std::vector<char> seen(m.ptr.size(), 0);
   std::vector<long> work(m.roots.begin(), m.roots.end());
   while (!work.empty()) {
@@ -52,7 +60,8 @@ std::vector<char> reachable(const Model& m) {
   return seen;
 }
 
-[[gnu::noinline]] void mutate(moss::Heap& heap, Model& m, std::vector<std::unique_ptr<moss::Root<GNode>>>& handles,
+template <class Node>
+[[gnu::noinline]] void mutate(moss::Heap& heap, Model<Node>& m, std::vector<std::unique_ptr<moss::Root<Node>>>& handles,
                               std::mt19937& rng, int steps) {
   for (int s = 0; s < steps; ++s) {
     auto live = reachable(m);
@@ -64,17 +73,17 @@ std::vector<char> reachable(const Model& m) {
       case 0:
       case 1: {  // new node, attached to a reachable one or made a root
         long id = static_cast<long>(m.ptr.size());
-        GNode* n = moss::make<GNode>(heap, id);
+        Node* n = moss::make<Node>(heap, id);
         m.ptr.push_back(n);
         m.edges.push_back({-1, -1, -1});
-        GNode::finalized->push_back(0);
+        finalized->push_back(0);
         long parent = pick();
         if (parent >= 0 && rng() % 4 != 0) {
           int e = static_cast<int>(rng() % kEdges);
           m.ptr[static_cast<std::size_t>(parent)]->edges[e] = n;
           m.edges[static_cast<std::size_t>(parent)][static_cast<std::size_t>(e)] = id;
         } else {
-          handles.push_back(std::make_unique<moss::Root<GNode>>(heap, n));
+          handles.push_back(std::make_unique<moss::Root<Node>>(heap, n));
           m.roots.push_back(id);
         }
         break;
@@ -105,23 +114,24 @@ std::vector<char> reachable(const Model& m) {
   }
 }
 
-void check(moss::Heap& heap, const Model& m) {
+template <class Node>
+void check(moss::Heap& heap, const Model<Node>& m) {
   auto live = reachable(m);
   long lost = 0, corrupt = 0, unreclaimed = 0;
   for (std::size_t id = 0; id < m.ptr.size(); ++id) {
     if (live[id]) {
-      GNode* n = m.ptr[id];
-      if ((*GNode::finalized)[id] || heap.find_object(n) != n) {
+      Node* n = m.ptr[id];
+      if ((*finalized)[id] || heap.find_object(n) != n) {
         ++lost;
         continue;
       }
       if (n->id != static_cast<long>(id)) ++corrupt;
       for (int e = 0; e < kEdges; ++e) {
         long want = m.edges[id][static_cast<std::size_t>(e)];
-        GNode* got = n->edges[e].get();
+        Node* got = n->edges[e].get();
         if ((want < 0 && got != nullptr) || (want >= 0 && got != m.ptr[static_cast<std::size_t>(want)])) ++corrupt;
       }
-    } else if (!(*GNode::finalized)[id]) {
+    } else if (!(*finalized)[id]) {
       ++unreclaimed;
     }
   }
@@ -131,15 +141,14 @@ void check(moss::Heap& heap, const Model& m) {
   CHECK(unreclaimed <= 8);
 }
 
-}  // namespace
-
-TEST_CASE("random graph mutation keeps every reachable object and reclaims the rest") {
+template <class Node>
+void run_mutator() {
   for (moss::Collector c : moss_test::collectors()) {
     for (bool incremental : {true, false}) {
       CAPTURE(std::string(moss::collector_name(c)));
       CAPTURE(incremental);
-      std::vector<char> finalized;
-      GNode::finalized = &finalized;
+      std::vector<char> finalized_ids;
+      finalized = &finalized_ids;
       {
         moss::HeapOptions o;
         o.collector = c;
@@ -147,8 +156,8 @@ TEST_CASE("random graph mutation keeps every reachable object and reclaims the r
         o.min_heap_bytes = 256u << 10;  // many automatic cycles
         o.mark_slice_bytes = 8192;
         moss::Heap heap(o);
-        Model m;
-        std::vector<std::unique_ptr<moss::Root<GNode>>> handles;
+        Model<Node> m;
+        std::vector<std::unique_ptr<moss::Root<Node>>> handles;
         std::mt19937 rng(incremental ? 1234 : 99);
         for (int round = 0; round < 12; ++round) {
           mutate(heap, m, handles, rng, 400);
@@ -159,7 +168,26 @@ TEST_CASE("random graph mutation keeps every reachable object and reclaims the r
         CHECK(heap.stats().collections > 24);
         handles.clear();
       }
-      GNode::finalized = nullptr;
+      finalized = nullptr;
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("random graph mutation keeps every reachable object and reclaims the rest") { run_mutator<GNode<false>>(); }
+
+TEST_CASE("random graph mutation with 8-byte aligned (moss_align8) nodes") {
+  {
+    moss::Heap heap;
+    bool unaligned16 = false;
+    for (long k = 0; k < 4; ++k) {
+      auto* n = moss::make<GNode<true>>(heap, k);
+      CHECK(heap.object_size(n) == 32);  // a 40-byte slot: 16-byte alignment would take 48
+      CHECK(reinterpret_cast<std::uintptr_t>(n) % 8 == 0);
+      unaligned16 = unaligned16 || reinterpret_cast<std::uintptr_t>(n) % 16 != 0;
+    }
+    CHECK(unaligned16);
+  }
+  run_mutator<GNode<true>>();
 }

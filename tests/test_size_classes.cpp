@@ -31,31 +31,55 @@ TEST_CASE("every class keeps tail waste within 1/8 of its span") {
   }
 }
 
-TEST_CASE("every class keeps rounding waste within 1/8 where alignment allows") {
-  for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
-    std::uint32_t slot = size_class(c).slot_size;
-    std::uint32_t prev = c > 1 ? size_class(c - 1).slot_size : 0;
-    CAPTURE(slot);
-    CHECK(slot % kAlignment == 0);
-    CHECK(slot > prev);
-    if (slot >= 128) {
-      // The worst request is one byte over the previous class.
-      CHECK((slot - prev - 1) * 8 <= slot);
-    } else {
-      CHECK(slot - prev == kAlignment);  // below 128 bytes: every 16 bytes
+TEST_CASE("every class keeps rounding waste within 1/8 where alignment allows, for either alignment") {
+  for (bool align8 : {false, true}) {
+    CAPTURE(align8);
+    std::uint32_t prev = 0;
+    for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
+      std::uint32_t slot = size_class(c).slot_size;
+      CAPTURE(slot);
+      CHECK(slot % kCompactAlignment == 0);
+      CHECK(slot > prev);
+      // Slots that leave payloads only 8-byte aligned are the 24-, 40- and
+      // 56-byte ones; every other class keeps the 16-byte alignment.
+      CHECK(keeps_alignment(slot) == (slot != 24 && slot != 40 && slot != 56));
+      if (!align8 && !keeps_alignment(slot)) continue;
+      if (slot >= 128) {
+        // The worst request is one byte over the previous class.
+        CHECK((slot - prev - 1) * 8 <= slot);
+      } else if (slot <= 64 && align8) {
+        CHECK(slot - prev == (prev == 0 ? 16 : kCompactAlignment));  // every 8 bytes up to 64
+      } else {
+        CHECK(slot - prev == (prev == 0 ? 16 : kAlignment));  // every 16 bytes up to 128
+      }
+      prev = slot;
     }
   }
 }
 
-TEST_CASE("lookup returns the smallest class that fits every payload size") {
-  for (std::size_t payload = 0; payload <= kMaxSmallPayload; ++payload) {
-    std::size_t c = size_class_for_payload(payload);
-    CAPTURE(payload);
-    REQUIRE(c >= 1);
-    REQUIRE(c < kNumSizeClasses);
-    REQUIRE(size_class(c).slot_size >= payload + kHeaderSize);
-    if (c > 1) REQUIRE(size_class(c - 1).slot_size < payload + kHeaderSize);
+TEST_CASE("lookup returns the smallest class that fits every payload size and keeps its alignment") {
+  for (bool align8 : {false, true}) {
+    for (std::size_t payload = 0; payload <= kMaxSmallPayload; ++payload) {
+      std::size_t c = size_class_for_payload(payload, align8);
+      CAPTURE(align8);
+      CAPTURE(payload);
+      REQUIRE(c >= 1);
+      REQUIRE(c < kNumSizeClasses);
+      std::size_t slot = size_class(c).slot_size;
+      REQUIRE(slot >= payload + kHeaderSize);
+      if (!align8) REQUIRE(keeps_alignment(slot));
+      // No smaller class of the same alignment fits.
+      bool smaller_fits = false;
+      for (std::size_t d = 1; d < c; ++d) {
+        std::size_t smaller = size_class(d).slot_size;
+        if ((align8 || keeps_alignment(smaller)) && smaller >= payload + kHeaderSize) smaller_fits = true;
+      }
+      REQUIRE_FALSE(smaller_fits);
+    }
   }
+  // A two-word payload: 24 bytes with type_align8, 32 without.
+  CHECK(size_class(size_class_for_payload(16, true)).slot_size == 24);
+  CHECK(size_class(size_class_for_payload(16, false)).slot_size == 32);
 }
 
 TEST_CASE("the multiply-based slot index equals division for every offset") {

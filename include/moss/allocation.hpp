@@ -9,7 +9,10 @@
 // the object is found dead, before its memory is reused, and must not touch
 // other managed objects (they may be gone already). A type may declare
 // `static constexpr bool moss_acyclic = true;` to promise it can never be
-// part of a reference cycle (refcount then never buffers it).
+// part of a reference cycle (refcount then never buffers it), and
+// `static constexpr bool moss_align8 = true;` (with alignof(T) <= 8) to
+// let its objects be 8-byte aligned: a 16-byte T then takes a 24-byte slot
+// with its header instead of 32 (type_align8).
 //
 // Finalizers, under both collectors:
 //  - A finalizer may allocate on its heap; what it stores in a Root (or in a
@@ -24,8 +27,8 @@
 //    reclaimed already. (Under refcount, targets of references cleared this
 //    way keep that count: a known limitation, they are not reclaimed.)
 //
-// Objects are 16-byte aligned; over-aligned types are rejected at compile
-// time. If T's constructor throws, the memory is reclaimed and the exception
+// Objects are 16-byte aligned (8-byte with moss_align8); over-aligned types
+// are rejected at compile time. If T's constructor throws, the memory is reclaimed and the exception
 // passes through.
 #pragma once
 
@@ -54,6 +57,16 @@ constexpr bool declared_acyclic() {
 }
 
 template <class T>
+constexpr bool declared_align8() {
+  if constexpr (requires { T::moss_align8; }) {
+    static_assert(!T::moss_align8 || alignof(T) <= 8, "moss_align8 needs alignof(T) <= 8");
+    return T::moss_align8;
+  } else {
+    return false;
+  }
+}
+
+template <class T>
 TypeInfo type_info_for() {
   TypeInfo info;
   info.name = typeid(T).name();
@@ -67,6 +80,7 @@ TypeInfo type_info_for() {
     info.flags |= type_finalizable;
   }
   if constexpr (declared_acyclic<T>()) info.flags |= type_acyclic;
+  if constexpr (declared_align8<T>()) info.flags |= type_align8;
   return info;
 }
 }  // namespace detail

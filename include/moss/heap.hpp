@@ -149,6 +149,11 @@ enum TypeFlags : std::uint32_t {
   type_leaf = 1u << 0,         // holds no references: never traced
   type_acyclic = 1u << 1,      // can never be part of a cycle
   type_finalizable = 1u << 2,  // has a finalizer
+  // Its payloads need only 8-byte alignment: small objects of the type may
+  // take 24-, 40- or 56-byte slots (a 16-byte payload and the 8-byte header
+  // fit 24 bytes instead of 32). Its object addresses then have only three
+  // low zero bits, not four.
+  type_align8 = 1u << 3,
 };
 
 struct TypeInfo {
@@ -200,8 +205,8 @@ class Heap {
   static TypeIndex register_type(const TypeInfo& info);
   static const TypeInfo& type_info(TypeIndex type);
 
-  // Allocates `bytes` of zeroed payload, 16-byte aligned, for an object of
-  // `type`. May run collector work first. Throws OutOfMemory.
+  // Allocates `bytes` of zeroed payload, 16-byte aligned (8-byte if `type`
+  // has type_align8), for an object of `type`. May run collector work first. Throws OutOfMemory.
   void* allocate(TypeIndex type, std::size_t bytes);
   // The same at a named allocation site: into the innermost open LocalScope
   // of this heap if the site allocates locally (see moss/local_scope.hpp),

@@ -73,11 +73,11 @@ inline void mark_card(const void* slot) {
 }
 
 // Counted slots, for refcount heaps (runtime/barrier.hpp): one bit per
-// 16-byte granule of the range the card table covers says a store there
+// 8-byte granule of the range the card table covers says a store there
 // goes to the slow path; so does every store outside that range.
 // count_granules is 0 while no refcount heap has a bitmap to use (then only
 // the threshold decides: one load and a branch for everyone else).
-inline constexpr unsigned kCountShift = 4;
+inline constexpr unsigned kCountShift = 3;
 extern std::atomic<std::uint8_t*> count_bits;
 extern std::atomic<std::uintptr_t> count_granules;
 // Weak stores all take the slow path while this is set (refcount: weak

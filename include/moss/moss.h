@@ -162,7 +162,11 @@ typedef struct moss_visitor moss_visitor;
 enum {
   MOSS_TYPE_LEAF = 1u << 0,        /* holds no references: never traced */
   MOSS_TYPE_ACYCLIC = 1u << 1,     /* can never be part of a reference cycle */
-  MOSS_TYPE_FINALIZABLE = 1u << 2  /* has a finalizer (implied by finalize) */
+  MOSS_TYPE_FINALIZABLE = 1u << 2, /* has a finalizer (implied by finalize) */
+  /* Payloads need only 8-byte alignment (16 otherwise): small objects may
+   * take 24-, 40- or 56-byte slots, so a 16-byte payload costs 24 bytes
+   * with its header instead of 32. */
+  MOSS_TYPE_ALIGN8 = 1u << 3
 };
 
 typedef struct moss_type_info {
@@ -200,9 +204,10 @@ void moss_visit_conservative(moss_visitor* visitor, const void* begin, const voi
  * Objects
  * ------------------------------------------------------------------------ */
 
-/* Allocates `bytes` of zeroed payload, 16-byte aligned, of type `type`, into
- * *out (NULL on failure). May run collector work first. Errors:
- * OUT_OF_MEMORY, USAGE (a type never registered). */
+/* Allocates `bytes` of zeroed payload, 16-byte aligned (8-byte for a
+ * MOSS_TYPE_ALIGN8 type), of type `type`, into *out (NULL on failure). May
+ * run collector work first. Errors: OUT_OF_MEMORY, USAGE (a type never
+ * registered). */
 moss_status moss_allocate(moss_heap* heap, moss_type type, size_t bytes, void** out);
 
 /* Stores `value` into `*slot`, a word inside the managed object `holder`
