@@ -74,7 +74,7 @@ class HeapImpl final : public SpanCacheOwner {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
       std::size_t clear = 0;
-      void* p = cache_.try_allocate_small(size_class_for_payload(bytes, (flags & type_align8) != 0), (flags & type_leaf) != 0,
+      void* p = cache_.try_allocate_small(size_class_for_payload(bytes, flags), (flags & type_leaf) != 0,
                                           (flags & type_finalizable) != 0, clear);
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
@@ -92,7 +92,7 @@ class HeapImpl final : public SpanCacheOwner {
     std::uint32_t flags = TypeRegistry::flags(type);
     bool noscan = (flags & type_leaf) != 0;
     bool finalizable = (flags & type_finalizable) != 0;
-    void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes, (flags & type_align8) != 0), noscan, finalizable)
+    void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes, flags), noscan, finalizable)
                                         : cache_.allocate_large(bytes, noscan, finalizable);
     ObjectHeader* h = header_of(p);
     h->type = type;
@@ -134,7 +134,7 @@ class HeapImpl final : public SpanCacheOwner {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
       std::size_t clear = 0;
-      void* p = cache_.try_allocate_scoped(scope, size_class_for_payload(bytes, (flags & type_align8) != 0), (flags & type_leaf) != 0,
+      void* p = cache_.try_allocate_scoped(scope, size_class_for_payload(bytes, flags), (flags & type_leaf) != 0,
                                            (flags & type_finalizable) != 0, clear);
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
@@ -154,7 +154,7 @@ class HeapImpl final : public SpanCacheOwner {
     bool noscan = (flags & type_leaf) != 0;
     bool finalizable = (flags & type_finalizable) != 0;
     void* p = bytes <= kMaxSmallPayload
-                  ? cache_.allocate_scoped(scope, size_class_for_payload(bytes, (flags & type_align8) != 0), noscan, finalizable)
+                  ? cache_.allocate_scoped(scope, size_class_for_payload(bytes, flags), noscan, finalizable)
                   : cache_.allocate_large_scoped(scope, bytes, noscan, finalizable);
     ObjectHeader* h = header_of(p);
     h->type = type;

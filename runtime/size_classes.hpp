@@ -17,8 +17,8 @@
 //    alignment, and so exact);
 //  - span tail waste at most 1/8 of the span.
 //
-// Lookup is two tables (8-byte steps up to 1 KiB, one row per alignment;
-// 128-byte steps above), and the object index of an offset inside a span is
+// Lookup is two tables (16-byte steps up to 1 KiB, 128-byte steps above;
+// type_align8 types below 64 bytes have a third, in 8-byte steps), and the object index of an offset inside a span is
 // a multiply and a shift, not a divide.
 #pragma once
 
@@ -123,16 +123,17 @@ constexpr std::size_t first_class_at_least(std::size_t slot, bool align8 = false
   }
   return 0;
 }
-using SmallLookup = std::array<std::array<std::uint8_t, 1024 / 8 + 1>, 2>;
-// Row 0 for 16-byte aligned payloads, row 1 for type_align8 ones; entry i
-// is the class of a slot of i * 8 bytes.
-constexpr SmallLookup make_small_lookup() {
-  SmallLookup a{};
-  for (std::size_t row = 0; row < 2; ++row) {
-    for (std::size_t i = 0; i < a[row].size(); ++i) {
-      a[row][i] = static_cast<std::uint8_t>(first_class_at_least(i * 8 < 16 ? 16 : i * 8, row == 1));
-    }
-  }
+// Entry i is the class of a slot of i * 16 bytes (16-byte aligned).
+constexpr std::array<std::uint8_t, 1024 / 16 + 1> make_small_lookup() {
+  std::array<std::uint8_t, 1024 / 16 + 1> a{};
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::uint8_t>(first_class_at_least(i * 16 == 0 ? 16 : i * 16));
+  return a;
+}
+// Entry i is the class of a slot of i * 8 bytes for type_align8 types, up
+// to 64 bytes (above, their classes are the 16-byte aligned ones).
+constexpr std::array<std::uint8_t, 64 / 8 + 1> make_compact_lookup() {
+  std::array<std::uint8_t, 64 / 8 + 1> a{};
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<std::uint8_t>(first_class_at_least(i * 8 < 16 ? 16 : i * 8, true));
   return a;
 }
 constexpr std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> make_large_lookup() {
@@ -147,13 +148,22 @@ constexpr std::array<std::uint8_t, (kMaxSmallSlot - 1024 + 127) / 128 + 1> make_
 }  // namespace size_class_generation
 
 inline constexpr auto kSmallLookup = size_class_generation::make_small_lookup();
+inline constexpr auto kCompactLookup = size_class_generation::make_compact_lookup();
 inline constexpr auto kLargeLookup = size_class_generation::make_large_lookup();
 
-// The class for a payload of `bytes` (at most kMaxSmallPayload), 16-byte
-// aligned unless `align8` (a type_align8 type).
-inline std::size_t size_class_for_payload(std::size_t bytes, bool align8) {
+// moss::type_align8's bit (moss/heap.hpp; type_registry.cpp checks it).
+inline constexpr std::uint32_t kAlign8TypeFlag = 1u << 3;
+
+// The class for a payload of `bytes` (at most kMaxSmallPayload) of a type
+// with `type_flags`: 16-byte aligned unless the type has type_align8. (A
+// branch on the flag, not arithmetic: the index of an ordinary type takes
+// no more steps than it would without compact classes.)
+inline std::size_t size_class_for_payload(std::size_t bytes, std::uint32_t type_flags) {
   std::size_t slot = bytes + kHeaderSize;
-  if (slot <= 1024) return kSmallLookup[align8 ? 1 : 0][(slot + 7) >> 3];
+  if (slot <= 1024) [[likely]] {
+    if ((type_flags & kAlign8TypeFlag) != 0 && slot <= 64) return kCompactLookup[(slot + 7) >> 3];
+    return kSmallLookup[(slot + 15) >> 4];
+  }
   return kLargeLookup[(slot - 1024 + 127) >> 7];
 }
 

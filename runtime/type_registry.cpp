@@ -1,10 +1,14 @@
 // runtime/type_registry.cpp — see type_registry.hpp.
 #include "runtime/type_registry.hpp"
 
+#include "runtime/size_classes.hpp"
+
 #include <mutex>
 #include <string>
 
 namespace moss::detail {
+
+static_assert(type_align8 == kAlign8TypeFlag, "size_class_for_payload reads type_align8 by its bit");
 
 TypeInfo TypeRegistry::entries_[TypeRegistry::kCapacity];
 std::uint8_t TypeRegistry::flags_[TypeRegistry::kCapacity];

@@ -60,7 +60,7 @@ TEST_CASE("every class keeps rounding waste within 1/8 where alignment allows, f
 TEST_CASE("lookup returns the smallest class that fits every payload size and keeps its alignment") {
   for (bool align8 : {false, true}) {
     for (std::size_t payload = 0; payload <= kMaxSmallPayload; ++payload) {
-      std::size_t c = size_class_for_payload(payload, align8);
+      std::size_t c = size_class_for_payload(payload, align8 ? kAlign8TypeFlag : 0);
       CAPTURE(align8);
       CAPTURE(payload);
       REQUIRE(c >= 1);
@@ -78,8 +78,8 @@ TEST_CASE("lookup returns the smallest class that fits every payload size and ke
     }
   }
   // A two-word payload: 24 bytes with type_align8, 32 without.
-  CHECK(size_class(size_class_for_payload(16, true)).slot_size == 24);
-  CHECK(size_class(size_class_for_payload(16, false)).slot_size == 32);
+  CHECK(size_class(size_class_for_payload(16, kAlign8TypeFlag)).slot_size == 24);
+  CHECK(size_class(size_class_for_payload(16, 0)).slot_size == 32);
 }
 
 TEST_CASE("the multiply-based slot index equals division for every offset") {
