@@ -27,6 +27,15 @@ struct Grey {
   std::size_t bytes;
 };
 
+// Prefetches what tracing g reads first: its header and the start of its
+// payload, and also the payload's end when that lies on the next cache
+// line (a small object in a slot that is not a multiple of 64 may
+// straddle two lines: a quarter of 24-byte slots do).
+inline void prefetch_object(const Grey& g) {
+  __builtin_prefetch(header_of(g.object));
+  if (g.bytes > 8) __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
+}
+
 // Grey objects left at an incremental cycle's termination that make a
 // parallel drain worth its wake-up.
 constexpr std::size_t kParallelTermination = 4096;
@@ -562,7 +571,7 @@ bool MarkSweep::drain(std::size_t budget) {
     while (queued < kQueue && !grey.empty()) {
       Grey g = grey.back();
       grey.pop_back();
-      __builtin_prefetch(header_of(g.object));
+      prefetch_object(g);
       queue[(head + queued) % kQueue] = g;
       ++queued;
     }
@@ -634,7 +643,7 @@ void MarkSweep::mark_in_parallel(Marker& m) {
     while (!m.grey.empty()) {
       Grey g = m.grey.back();
       m.grey.pop_back();
-      if (!m.grey.empty()) __builtin_prefetch(header_of(m.grey.back().object));
+      if (!m.grey.empty()) prefetch_object(m.grey.back());
       if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
       const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
       if (ti.trace != nullptr) ti.trace(g.object, visitor);
