@@ -35,7 +35,9 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     if (value != nullptr) {
       Span* s = PageHeap::instance().lookup(value);
       SpanCache* owner = s != nullptr ? s->owner.load(std::memory_order_acquire) : nullptr;
-      if (owner != nullptr && s->state != SpanState::free) {
+      // A value marked already (one allocated black, above all) needs
+      // nothing: the span tells without asking the collector.
+      if (owner != nullptr && s->state != SpanState::free && !owner->marked_while_marking(s, value)) {
         static_cast<HeapImpl&>(owner->owner()).collector().value_barrier(s, value);
       }
     }

@@ -297,6 +297,15 @@ class SpanCache {
   // Mark-sweep support.
   void set_allocate_black(bool on) { allocate_black_ = on; }
   bool allocate_black() const { return allocate_black_; }
+  // While this cache's heap marks (it allocates black): whether `object`,
+  // an object start in s, a span of this cache swept this cycle, is
+  // marked already, so that the barrier has nothing to shade. False
+  // whenever telling needs more (not marking, a span not yet swept).
+  MOSS_INLINE bool marked_while_marking(const Span* s, const void* object) const {
+    if (!allocate_black_ || s->bits_gen.load(std::memory_order_acquire) != gen_) return false;
+    std::uint32_t i = slot_in(s, object);
+    return i < s->slots && s->is_marked(i);
+  }
   // Sticky marks (generational mark-sweep): set before start_sweep, it
   // makes the sweep leave each span's mark bits equal to its alloc bits
   // (the survivors stay marked: old) instead of clear. sticky_marks() says
