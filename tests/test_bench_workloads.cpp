@@ -72,6 +72,15 @@ TEST_CASE("binarytrees checks the node counts its shape implies under every mana
   check_all_managers_agree(Workload::binarytrees, 10, 0, expected);
 }
 
+TEST_CASE("binarytrees with its check trees in local scopes counts the same nodes under every moss collector") {
+  // Compact (moss_align8) nodes in scope spans, escaping and not.
+  const std::uint64_t expected = binarytrees_expected(12);
+  CHECK(checksum_under<moss_bench::MarkSweepManager>(Workload::binarytrees_local, 12) == expected);
+  CHECK(checksum_under<moss_bench::GenerationalManager>(Workload::binarytrees_local, 12) == expected);
+  CHECK(checksum_under<moss_bench::RefcountManager>(Workload::binarytrees_local, 12) == expected);
+  CHECK_THROWS_AS(checksum_under<moss_bench::MallocManager>(Workload::binarytrees_local, 12), std::invalid_argument);
+}
+
 TEST_CASE("gcbench computes the same checksum under every manager") {
   const std::uint64_t expected = checksum_under<moss_bench::MallocManager>(Workload::gcbench, 8);
   CHECK(expected > 0);
