@@ -72,11 +72,11 @@ inline bool carded(const void* begin, const void* end) {
 // (a word: type_align8 payloads are only 8-byte aligned, so a 16-byte
 // granule could be shared by two objects) of the card table's range,
 // reserved (16 GiB of address space, touched only where arenas are) when
-// the first refcount heap appears. A refcount heap
-// sets the bits of an object's payload when the object becomes old and
-// clears them when it frees it; a store into a slot with its bit set takes
-// the slow path. Each bitmap byte covers 64 bytes of address space inside
-// one page, so only the thread owning the page's span writes it.
+// the first refcount heap appears. A refcount heap sets the bits of an
+// object's payload when the object becomes old and clears them when it
+// frees it; a store into a slot with its bit set takes the slow path. Each
+// bitmap byte covers 64 bytes of address space inside one page, so only
+// the thread owning the page's span writes it.
 inline constexpr std::uintptr_t kCountGranules = kCardSpan >> kCountShift;
 inline constexpr std::uintptr_t kCountBytes = kCountGranules / 8;
 static_assert(kPageSize % (8u << kCountShift) == 0, "a bitmap byte must not straddle two pages");

@@ -27,13 +27,14 @@ struct Grey {
   std::size_t bytes;
 };
 
-// Prefetches what tracing g reads first: its header and the start of its
-// payload, and also the payload's end when that lies on the next cache
-// line (a small object in a slot that is not a multiple of 64 may
-// straddle two lines: a quarter of 24-byte slots do).
+// Prefetches what tracing g reads first: its header, and the end of its
+// payload's first 64 bytes, which lies on the next cache line whenever the
+// object straddles two (a span's first slot starts 8 bytes in: a quarter
+// of 24-byte slots do, half of 32-byte ones; otherwise it is the header's
+// line again).
 inline void prefetch_object(const Grey& g) {
   __builtin_prefetch(header_of(g.object));
-  if (g.bytes > 8) __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
+  __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
 }
 
 // Grey objects left at an incremental cycle's termination that make a

@@ -28,8 +28,8 @@
 //    way keep that count: a known limitation, they are not reclaimed.)
 //
 // Objects are 16-byte aligned (8-byte with moss_align8); over-aligned types
-// are rejected at compile time. If T's constructor throws, the memory is reclaimed and the exception
-// passes through.
+// are rejected at compile time. If T's constructor throws, the memory is
+// reclaimed and the exception passes through.
 #pragma once
 
 #include <cstddef>

@@ -206,7 +206,8 @@ class Heap {
   static const TypeInfo& type_info(TypeIndex type);
 
   // Allocates `bytes` of zeroed payload, 16-byte aligned (8-byte if `type`
-  // has type_align8), for an object of `type`. May run collector work first. Throws OutOfMemory.
+  // has type_align8), for an object of `type`. May run collector work
+  // first. Throws OutOfMemory.
   void* allocate(TypeIndex type, std::size_t bytes);
   // The same at a named allocation site: into the innermost open LocalScope
   // of this heap if the site allocates locally (see moss/local_scope.hpp),
