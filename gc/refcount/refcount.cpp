@@ -152,6 +152,12 @@ class RefCount final : public CollectorBase {
     if (!s->noscan) mark_counted(p, SpanCache::payload_size(s), on);
   }
   void set_counted(void* p, bool on) { set_counted(heap_.cache().span_of(p), p, on); }
+  // Frees garbage a trace found (cycle collection, the backup trace): its
+  // references were dealt with by that trace.
+  void free_traced_garbage(void* p) {
+    set_counted(p, false);
+    heap_.cache().free_object(p);
+  }
   template <class F>
   void for_children(void* p, F&& f, std::vector<void**>* weak = nullptr) {
     const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
@@ -997,10 +1003,7 @@ std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamp
       std::uint32_t s = state(c);
       if ((s & kDying) == 0 && count_of(s) == 0) push_zct(c);
     }
-    for (void* w : white) {
-      set_counted(w, false);
-      heap_.cache().free_object(w);
-    }
+    for (void* w : white) free_traced_garbage(w);
     freed_by_cycles_ += white.size();
   }
   update_live();
@@ -1056,10 +1059,7 @@ void RefCount::backup_trace() {
   for (void** slot : weak_slots) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  for (void* g : garbage) {
-    set_counted(g, false);
-    heap_.cache().free_object(g);
-  }
+  for (void* g : garbage) free_traced_garbage(g);
   freed_by_cycles_ += garbage.size();
   // Recount every survivor from the references tracing finds.
   for (void* p : marked_) {

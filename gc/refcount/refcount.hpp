@@ -15,7 +15,7 @@
 // object is young and logged in the nursery; stores into a young object are
 // plain stores, whatever they hold: the inline barrier sends a store to the
 // slow path only if its slot is marked counted in a process-wide bitmap (a
-// bit per 16 bytes, runtime/barrier.hpp), whose bits this collector sets
+// bit per 8 bytes, runtime/barrier.hpp), whose bits this collector sets
 // for an object's payload when the object becomes old and clears when it
 // frees it. Each reconciliation starts with a
 // nursery pass: the young objects that a stack or embedder root refers to,

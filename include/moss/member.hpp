@@ -13,7 +13,7 @@
 // the slow path only while a heap in the process needs it (marking in
 // progress) or, with local scopes open, when the value lies where
 // scope-local objects do. A refcount heap counts stores into its old
-// objects only: their slots are marked in a bitmap (one bit per 16 bytes),
+// objects only: their slots are marked in a bitmap (one bit per 8 bytes),
 // which the inline part tests as well; stores into young objects stay
 // plain stores.
 //
