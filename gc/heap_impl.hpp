@@ -339,7 +339,7 @@ class HeapImpl final : public SpanCacheOwner {
   bool in_sampler_ = false;
   bool new_object_hook_ = false;
   bool young_log_only_ = false;  // the young log is the only per-allocation hook
-  std::vector<void*>* young_log_ = nullptr;
+  ObjectLog* young_log_ = nullptr;
   std::uint32_t young_bits_ = 0;
   bool free_hook_ = false;
   std::uint32_t closing_scope_depth_ = 0;  // see dies_with_closing_scope()

@@ -16,6 +16,9 @@ Span SpanCache::empty_span_;
 namespace {
 std::atomic<std::uint32_t> next_cache_id{1};
 
+// Checking builds clear and poison each object they free.
+constexpr bool kPoisoning = MOSS_DEBUG || MOSS_ASAN || MOSS_VALGRIND_ON;
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -307,6 +310,35 @@ void SpanCache::adopt_scope_span(Span* s, ScopeSpans& record) {
 }
 
 
+void SpanCache::free_in_span(Span* s, void* const* objects, std::size_t n) {
+  if (n == 0) return;
+  if (s->state == SpanState::large) {
+    MOSS_ASSERT(n == 1 && objects[0] == s->payload(0) && s->is_allocated(0));
+    free_located(s, 0, objects[0]);
+    return;
+  }
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  for (std::size_t k = 0; k < n; ++k) {
+    void* p = objects[k];
+    std::uint32_t i = s->index_of(p);
+    MOSS_ASSERT(i < s->slots && s->payload(i) == p && s->is_allocated(i));
+    std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    s->alloc_bits[i >> 6] &= ~bit;
+    s->mark_bits[i >> 6] &= ~bit;
+    if constexpr (kPoisoning) {
+      header_of(p)->type = TypeRegistry::kNoType;
+      poison_memory(p, bytes);
+    }
+  }
+  MOSS_ASSERT(s->alloc_count >= n);
+  s->alloc_count -= static_cast<std::uint32_t>(n);
+  s->needs_zero = true;
+  freed_objects_ += n;
+  freed_bytes_ += n * bytes;
+  if (s->list == kCurrent || s->list == kScope) return;
+  refile_after_free(s);
+}
+
 void SpanCache::free_object(void* payload) {
   std::uint32_t i = 0;
   Span* s = payload != nullptr ? locate(payload, i) : nullptr;
@@ -482,7 +514,6 @@ std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
   std::uint32_t words = (s->slots + 63) / 64;
   std::size_t bytes = s->slot_size - kHeaderSize;
   std::uint64_t freed = 0;
-  constexpr bool kPoisoning = MOSS_DEBUG || MOSS_ASAN || MOSS_VALGRIND_ON;
   for (std::uint32_t w = 0; w < words; ++w) {
     std::uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
     if (!s->has_finalizable) {

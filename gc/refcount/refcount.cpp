@@ -89,7 +89,7 @@ class RefCount final : public CollectorBase {
   // pass): the heap's allocation path logs it in the nursery. One with a
   // finalizer is not logged there and comes here: it is counted from birth,
   // so that the resurrection rule only ever meets counted objects.
-  std::vector<void*>* young_log(std::uint32_t& bits) override {
+  ObjectLog* young_log(std::uint32_t& bits) override {
     bits = kYoung;
     return &nursery_;
   }
@@ -228,11 +228,17 @@ class RefCount final : public CollectorBase {
 
   void reconcile();
   void promote_nursery();
-  void free_young(Span* s, void* p);  // p: a live young object of span s
+  // Drops dead young object p's candidate entry and the weak slots it
+  // holds, before promote_nursery frees it.
+  void forget_young(void* p);
   void buffer_young();
   void drain(std::size_t budget);
   void decide_dead(void* p);
-  void free_dead(void* p);
+  // Releases dead object p: its finalizer runs if it has one to run, then
+  // (unless that resurrected it) its children are decremented and its weak
+  // slots forgotten. Returns whether p is to be freed (free_released).
+  bool release_dead(void* p);
+  void free_released(std::vector<void*>& objects);
   void release_child(void* c);
   std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
   // The least wait is scaled by cycle_backoff_: runs that trial-delete
@@ -260,8 +266,10 @@ class RefCount final : public CollectorBase {
 
   std::vector<void*> zct_;
   std::vector<void*> zct_scratch_;
-  std::vector<void*> nursery_;   // objects allocated young since the last nursery pass
+  ObjectLog nursery_;            // objects allocated young since the last nursery pass
   std::vector<void*> promoted_;  // a nursery pass's survivors (its work list)
+  std::vector<void*> dead_run_;  // a nursery pass's dead objects in one span
+  std::vector<void*> released_;  // drain's released objects, freed at its end
   bool nursery_stale_ = false;   // see promote_nursery
   std::vector<void*> young_;     // survivors with a count: candidates once the batch is freed
   std::vector<void*> dead_;
@@ -587,7 +595,7 @@ void RefCount::release_child(void* c) {
   }
 }
 
-void RefCount::free_dead(void* p) {
+bool RefCount::release_dead(void* p) {
   const TypeInfo& ti = TypeRegistry::get(header_of(p)->type);
   weak_scratch_.clear();
   if (ti.finalize != nullptr && (state(p) & kFinalizedBit) == 0) {
@@ -597,7 +605,7 @@ void RefCount::free_dead(void* p) {
     heap_.finalize(p);
     if (count_of(state(p)) != 0) {  // resurrected through a barriered store
       state(p) &= ~kDying;
-      return;
+      return false;
     }
     for (void* c : children_) {
       if (c != p) release_child(c);
@@ -610,22 +618,44 @@ void RefCount::free_dead(void* p) {
   for (void** slot : weak_scratch_) {
     if (*slot != nullptr) forget_weak_slot(slot, *slot);
   }
-  Span* s = heap_.cache().span_of(p);  // p is a live object start
-  std::uint32_t i = s->exact_index(p);
-  MOSS_ASSERT(i < s->slots && s->is_allocated(i));
-  set_counted(s, p, false);
-  heap_.cache().free_located(s, i, p);
-  ++freed_promptly_;
+  return true;
 }
 
+// Dead objects are released one by one (children first decremented), and
+// their memory is freed at the end, a span at a time: the order is depth
+// first, close to the reverse of allocation order, so consecutive objects
+// mostly share a span. Until then a released object is still allocated,
+// dying with a zero count: a reference to it from another dead object
+// finds nothing to decrement, as it would find nothing once freed.
 void RefCount::drain(std::size_t budget) {
+  std::vector<void*>& released = released_;
+  released.clear();
   std::size_t done = 0;
   while (!dead_.empty() && done < budget) {
     void* p = dead_.back();
     dead_.pop_back();
-    free_dead(p);
+    if (release_dead(p)) released.push_back(p);
     ++done;
   }
+  free_released(released);
+}
+
+void RefCount::free_released(std::vector<void*>& objects) {
+  SpanCache& cache = heap_.cache();
+  std::size_t first = 0;
+  while (first < objects.size()) {
+    Span* s = cache.span_of(objects[first]);
+    std::size_t end = first;
+    do {
+      MOSS_ASSERT(s->is_allocated(s->index_of(objects[end])));
+      set_counted(s, objects[end], false);
+      ++end;
+    } while (end < objects.size() && objects[end] >= s->start && objects[end] < s->end());
+    cache.free_in_span(s, objects.data() + first, end - first);
+    first = end;
+  }
+  freed_promptly_ += objects.size();
+  objects.clear();
 }
 
 // Decides every ZCT entry against fresh marks, frees a batch of the dead,
@@ -682,9 +712,9 @@ void RefCount::promote_nursery() {
   // a nursery pass (an explicit free, the backup trace): then an entry may
   // name a free slot, or a new object there with an entry of its own.
   if (nursery_stale_) {
-    std::erase_if(nursery_, [this](void* p) { return !owned(p); });
+    nursery_.truncate(std::remove_if(nursery_.begin(), nursery_.end(), [this](void* p) { return !owned(p); }));
     std::sort(nursery_.begin(), nursery_.end());
-    nursery_.erase(std::unique(nursery_.begin(), nursery_.end()), nursery_.end());
+    nursery_.truncate(std::unique(nursery_.begin(), nursery_.end()));
     nursery_stale_ = false;
   }
   for (void* p : nursery_) {
@@ -707,24 +737,36 @@ void RefCount::promote_nursery() {
       }
     });
   }
-  // Entries come in allocation order: consecutive ones mostly share a span
-  // (kept until a free empties it: the page heap may then take the span,
-  // and its record goes to another span, perhaps another thread's).
+  // Entries come in allocation order: consecutive ones mostly share a span,
+  // and each run of dead ones in a span is freed at once. (A run that
+  // empties its span may give it to the page heap, whose record then goes
+  // to another span, perhaps another thread's: the next entry looks its
+  // span up afresh.)
+  std::vector<void*>& run = dead_run_;
   Span* span = nullptr;
+  auto free_run = [&] {
+    if (run.empty()) return;
+    heap_.cache().free_in_span(span, run.data(), run.size());
+    freed_promptly_ += run.size();
+    run.clear();
+  };
   for (void* p : nursery_) {
     if ((state(p) & kYoung) == 0) continue;
-    if (span == nullptr || p < span->start || p >= span->end()) span = heap_.cache().span_of(p);
-    bool emptied = span->alloc_count == 1;
-    free_young(span, p);
-    if (emptied) span = nullptr;
+    if (span == nullptr || p < span->start || p >= span->end()) {
+      free_run();
+      span = heap_.cache().span_of(p);
+    }
+    forget_young(p);
+    run.push_back(p);
   }
+  free_run();
   nursery_.clear();
   for (void* p : promoted) {
     if (count_of(state(p)) == 0) push_zct(p);
   }
 }
 
-void RefCount::free_young(Span* s, void* p) {
+void RefCount::forget_young(void* p) {
   unbuffer(p);
   if (!weak_by_target_.empty()) {
     clear_weak_targets(p);
@@ -734,10 +776,6 @@ void RefCount::free_young(Span* s, void* p) {
       if (*slot != nullptr) forget_weak_slot(slot, *slot);
     }
   }
-  std::uint32_t i = s->exact_index(p);
-  MOSS_ASSERT(i < s->slots && s->is_allocated(i));
-  heap_.cache().free_located(s, i, p);
-  ++freed_promptly_;
 }
 
 // Survivors that still have a count after the batch: candidates (a
