@@ -139,7 +139,7 @@ void HeapImpl::escape_on_store(void* holder, void* value) {
   // Objects start 8-byte aligned at least: anything else (a tagged value)
   // is not one.
   if (value == nullptr || (reinterpret_cast<std::uintptr_t>(value) & 7) != 0) return;
-  Span* vs = PageHeap::instance().lookup(value);
+  Span* vs = PageHeap::lookup(value);
   if (vs == nullptr || vs->scope_depth == 0) return;
   if (cache_.find_object(value) != value) return;  // not an object start of this heap
   escape_local_on_store(holder, value);
@@ -234,7 +234,7 @@ void HeapImpl::escape_scope_stacks(const ScopeSpans& scope, const void* scope_ob
   std::uint64_t found = 0;
   auto check = [this, depth, &found](const void* begin, const void* end) {
     for_each_word(begin, end, [this, depth, &found](const void* w) {
-      Span* s = PageHeap::instance().lookup(w);
+      Span* s = PageHeap::lookup(w);
       if (s == nullptr || s->scope_depth != depth) return;
       void* p = cache_.find_object(w);
       if (p != nullptr && (header_of(p)->gc_state & kLocalBit) != 0) {

@@ -33,7 +33,7 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     // Only marking heaps are at work: the value's heap shades it, wherever
     // it is stored (a null store needs nothing).
     if (value != nullptr) {
-      Span* s = PageHeap::instance().lookup(value);
+      Span* s = PageHeap::lookup(value);
       SpanCache* owner = s != nullptr ? s->owner.load(std::memory_order_acquire) : nullptr;
       // A value marked already (one allocated black, above all) needs
       // nothing: the span tells without asking the collector.

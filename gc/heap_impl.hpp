@@ -215,7 +215,7 @@ class HeapImpl final : public SpanCacheOwner {
   // The same, also naming the span that holds `address` when there is one.
   // (Inline: the refcount barrier's slow path starts with it.)
   MOSS_INLINE static HeapImpl* owning(const void* address, Span*& span) {
-    Span* s = PageHeap::instance().lookup(address);
+    Span* s = PageHeap::lookup(address);
     span = s;
     if (s == nullptr) return nullptr;
     SpanCache* owner = s->owner.load(std::memory_order_acquire);

@@ -84,7 +84,7 @@ void PageHeap::delete_record(Span* span) {
 }
 
 Span* PageHeap::free_span_at(const void* page, Zone zone) const {
-  Span* s = pagemap_.lookup(page);
+  Span* s = Pagemap::lookup(page);
   if (s == nullptr || s->state != SpanState::free || s->zone != zone) return nullptr;
   const char* p = static_cast<const char*>(page);
   if (p < s->start || p >= s->end()) return nullptr;
@@ -95,8 +95,8 @@ void PageHeap::insert_free(Span* span) {
   span->state = SpanState::free;
   index_for(span).insert(*span);
   age_list_.push_back(*span);
-  pagemap_.set(span->start, 1, span);
-  pagemap_.set(span->end() - kPageSize, 1, span);
+  Pagemap::set(span->start, 1, span);
+  Pagemap::set(span->end() - kPageSize, 1, span);
   free_pages_ += span->pages;
   free_resident_pages_ += span->resident_pages;
 }
@@ -122,7 +122,7 @@ std::optional<Zone> PageHeap::grow(std::size_t pages, Zone zone) {
     zone = Zone::heap;
   }
   if (address == next) next += bytes;  // the next arena goes right above
-  if (!pagemap_.ensure(region, bytes)) {
+  if (!Pagemap::ensure(region, bytes)) {
     os_unmap(region, bytes);
     return std::nullopt;
   }
@@ -195,8 +195,8 @@ Span* PageHeap::allocate(std::size_t pages, SpanState kind, Zone zone) {
     rest->state = SpanState::free;
     index_for(rest).insert(*rest);
     age_list_.insert(pos, *rest);
-    pagemap_.set(rest->start, 1, rest);
-    pagemap_.set(rest->end() - kPageSize, 1, rest);
+    Pagemap::set(rest->start, 1, rest);
+    Pagemap::set(rest->end() - kPageSize, 1, rest);
     free_pages_ += rest->pages;
     free_resident_pages_ += rest->resident_pages;
   } else {
@@ -205,7 +205,7 @@ Span* PageHeap::allocate(std::size_t pages, SpanState kind, Zone zone) {
   span->state = kind;
   span->resident_pages = 0;
   in_use_pages_ += pages;
-  pagemap_.set(span->start, pages, span);
+  Pagemap::set(span->start, pages, span);
   return span;
 }
 
@@ -326,8 +326,8 @@ const char* PageHeap::verify() const {
         return "a scope-zone span lies below the scope zone's floor";
       }
       if (!s.age_hook.is_linked()) return "a free span is missing from the age list";
-      if (pagemap_.lookup(s.start) != &s) return "a free span's first page does not map to it";
-      if (pagemap_.lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
+      if (Pagemap::lookup(s.start) != &s) return "a free span's first page does not map to it";
+      if (Pagemap::lookup(s.end() - kPageSize) != &s) return "a free span's last page does not map to it";
       if (Span* left = free_span_at(s.start - kPageSize, s.zone); left != nullptr && left->end() == s.start)
         return "two free spans are neighbours (not coalesced)";
       if (s.resident_pages + s.released_tail > s.pages) {

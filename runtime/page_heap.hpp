@@ -94,7 +94,9 @@ class PageHeap {
   // Returns every free page to the OS.
   void release_all();
 
-  Span* lookup(const void* address) const { return pagemap_.lookup(address); }
+  // The span whose page holds `address` (stale for pages of free spans but
+  // their first and last), or null; safe before any page heap exists.
+  static Span* lookup(const void* address) { return Pagemap::lookup(address); }
   PageHeapStats stats() const;
 
   // Checks the free-span structures (for tests and Heap::verify): every free
@@ -140,7 +142,6 @@ class PageHeap {
   Span* free_span_at(const void* page, Zone zone) const;
 
   mutable std::mutex mutex_;
-  Pagemap pagemap_;
   // Per zone, [1]: free spans with resident pages; [0]: wholly released ones.
   FreeIndex free_index_[2][2];
   FreeIndex& index_for(const Span* span) {

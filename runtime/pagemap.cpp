@@ -1,24 +1,11 @@
 // runtime/pagemap.cpp — the radix tree's root and leaves (see pagemap.hpp).
 #include "runtime/pagemap.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <new>
-
 #include "runtime/os.hpp"
 
 namespace moss::detail {
 
-Pagemap::Pagemap() {
-  void* root = os_reserve(kRootEntries * sizeof(std::atomic<PagemapLeaf*>), kPageSize);
-  if (root == nullptr) {
-    std::fprintf(stderr, "moss: cannot reserve the pagemap root (%zu MiB of address space)\n",
-                 kRootEntries * sizeof(void*) >> 20);
-    std::abort();
-  }
-  // Fresh anonymous memory reads as zero: every entry starts null.
-  root_ = static_cast<std::atomic<PagemapLeaf*>*>(root);
-}
+std::atomic<PagemapLeaf*> Pagemap::root_[kRootEntries];
 
 bool Pagemap::ensure(const void* start, std::size_t bytes) {
   auto first = reinterpret_cast<std::uintptr_t>(start) >> kArenaShift;

@@ -1,11 +1,12 @@
 // runtime/pagemap.hpp — from any address to the span that owns its page.
 //
-// A two-level radix tree over the 48-bit address space. The root has one
-// entry per 64 MiB arena (2^22 entries, reserved MAP_NORESERVE so only the
-// touched part is ever resident); each arena has a leaf of 8192 Span
-// pointers, one per 8 KiB page. A lookup is two dependent loads and no
-// lock: entries are written under the page heap's lock with release stores
-// and read with acquire loads, and leaves are never freed.
+// A two-level radix tree over the 48-bit address space, one per process.
+// The root has one entry per 64 MiB arena (2^22 entries: a static array,
+// zero-filled on demand, so only the touched part is ever resident); each
+// arena has a leaf of 8192 Span pointers, one per 8 KiB page. A lookup is
+// two dependent loads from the address and no lock: entries are written
+// under the page heap's lock with release stores and read with acquire
+// loads, and leaves are never freed.
 //
 // Pages of an in-use span all map to it (so interior pointers into large
 // objects resolve). Of a free span only the first and last pages are
@@ -34,9 +35,7 @@ struct PagemapLeaf {
 
 class Pagemap {
  public:
-  Pagemap();
-
-  Span* lookup(const void* address) const {
+  static Span* lookup(const void* address) {
     auto a = reinterpret_cast<std::uintptr_t>(address);
     std::uintptr_t arena = a >> kArenaShift;
     if (arena >= kRootEntries) return nullptr;
@@ -46,12 +45,14 @@ class Pagemap {
   }
 
   // Makes the leaves for [start, start + bytes) exist. Page heap lock held.
-  bool ensure(const void* start, std::size_t bytes);
+  static bool ensure(const void* start, std::size_t bytes);
   // Maps pages [first, first + count) to span. Page heap lock held.
-  void set(const void* first_page, std::size_t count, Span* span);
+  static void set(const void* first_page, std::size_t count, Span* span);
 
  private:
-  std::atomic<PagemapLeaf*>* root_;
+  // Null until an arena's leaf exists. Constant-initialized, so it lives
+  // in zero-filled memory from the start, before any constructor runs.
+  static std::atomic<PagemapLeaf*> root_[kRootEntries];
 };
 
 }  // namespace moss::detail

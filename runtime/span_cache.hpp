@@ -230,7 +230,7 @@ class SpanCache {
   // when it is not, or when it might be but telling needs more (a span not
   // yet swept): free_object then decides, and reports a bad pointer.
   MOSS_INLINE Span* locate_start_fast(const void* payload, std::uint32_t& index) const {
-    Span* s = PageHeap::existing().lookup(payload);
+    Span* s = PageHeap::lookup(payload);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this ||
         s->bits_gen.load(std::memory_order_acquire) != gen_) {
       return nullptr;
@@ -243,7 +243,7 @@ class SpanCache {
   // Whether `address` is the start of a live object of this cache (what
   // find_object(address) == address says, without the division).
   MOSS_INLINE bool is_object_start(const void* address) const {
-    Span* s = PageHeap::existing().lookup(address);
+    Span* s = PageHeap::lookup(address);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return false;
     std::uint32_t i = s->exact_index(address);
     if (i >= s->slots) return false;
@@ -260,11 +260,11 @@ class SpanCache {
     return s != nullptr ? s->payload(i) : nullptr;
   }
   // The span of a live object of this cache (no checks beyond MOSS_ASSERT).
-  Span* span_of(const void* payload) const { return PageHeap::existing().lookup(payload); }
+  Span* span_of(const void* payload) const { return PageHeap::lookup(payload); }
   // The span and slot of `address` if it is inside a live object of this
   // cache (the marker's entry point). Returns null otherwise.
   MOSS_INLINE Span* locate(const void* address, std::uint32_t& index) const {
-    Span* s = PageHeap::existing().lookup(address);
+    Span* s = PageHeap::lookup(address);
     // Only this cache's in-use spans have this owner; a stale pagemap entry
     // inside a free span may name a reused record, hence the bounds check.
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
