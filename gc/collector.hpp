@@ -13,13 +13,11 @@
 
 #include "moss/heap.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "moss/member.hpp"
-#include "runtime/assert.hpp"
 #include "runtime/barrier.hpp"
 
 namespace moss::detail {
@@ -38,46 +36,6 @@ struct Span;
 inline void collector_barrier_on(bool needs_slot) { change_barrier_users(1, needs_slot ? 1 : 0, 0); }
 inline void collector_barrier_off(bool needs_slot) { change_barrier_users(-1, needs_slot ? -1 : 0, 0); }
 
-// An append-only log of objects (refcount's nursery): an append is a
-// compare and a store, growth by doubling is out of line. Iterates like a
-// vector; `truncate` ends it early (after std::remove_if or std::unique).
-class ObjectLog {
- public:
-  ObjectLog() = default;
-  ~ObjectLog() { delete[] begin_; }
-  ObjectLog(const ObjectLog&) = delete;
-  ObjectLog& operator=(const ObjectLog&) = delete;
-
-  MOSS_INLINE void push_back(void* object) {
-    if (MOSS_UNLIKELY(end_ == limit_)) grow();
-    *end_++ = object;
-  }
-  void** begin() const { return begin_; }
-  void** end() const { return end_; }
-  std::size_t size() const { return static_cast<std::size_t>(end_ - begin_); }
-  bool empty() const { return end_ == begin_; }
-  void clear() { end_ = begin_; }
-  void truncate(void** new_end) {
-    MOSS_ASSERT(new_end >= begin_ && new_end <= end_);
-    end_ = new_end;
-  }
-
- private:
-  MOSS_NOINLINE void grow() {
-    std::size_t n = size();
-    std::size_t capacity = std::max<std::size_t>(1024, 2 * static_cast<std::size_t>(limit_ - begin_));
-    void** fresh = new void*[capacity];
-    std::copy(begin_, end_, fresh);
-    delete[] begin_;
-    begin_ = fresh;
-    end_ = fresh + n;
-    limit_ = fresh + capacity;
-  }
-  void** begin_ = nullptr;
-  void** end_ = nullptr;
-  void** limit_ = nullptr;
-};
-
 class CollectorBase {
  public:
   explicit CollectorBase(HeapImpl& heap) : heap_(heap) {}
@@ -89,13 +47,9 @@ class CollectorBase {
   // per-allocation hooks are on (new_object_hook_wanted()).
   virtual void on_new_object(void* object) { (void)object; }
   virtual bool new_object_hook_wanted() const { return false; }
-  // A log the heap appends every new object without a finalizer to, after
-  // setting `bits` in its gc_state, instead of calling on_new_object (null:
-  // no log; on_new_object then sees every new object).
-  virtual ObjectLog* young_log(std::uint32_t& bits) {
-    (void)bits;
-    return nullptr;
-  }
+  // The collector bits a new heap object's gc_state starts with
+  // (refcount's young bit; on_new_object may change them).
+  virtual std::uint32_t birth_state() const { return 0; }
   // The allocation slow path: once per span refill or large allocation.
   virtual void allocation_slow_path(std::size_t bytes) = 0;
   // Before the heap takes more pages; may collect, may throw OutOfMemory.

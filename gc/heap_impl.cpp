@@ -125,8 +125,7 @@ HeapImpl::~HeapImpl() {
 
 void HeapImpl::update_hooks() {
   new_object_hook_ = collector_->new_object_hook_wanted();
-  young_log_ = collector_->young_log(young_bits_);
-  young_log_only_ = young_log_ != nullptr && options_.stress_every == 0 && sampler_ == nullptr;
+  birth_state_ = collector_->birth_state();
   free_hook_ = collector_->explicit_free_hook_wanted();
   hooks_on_ = new_object_hook_ || options_.stress_every != 0 || sampler_ != nullptr;
   local_hooks_on_ = options_.stress_every != 0 || sampler_ != nullptr;
@@ -138,7 +137,7 @@ void HeapImpl::invalid_type(TypeIndex type) const {
 }
 
 void HeapImpl::allocation_hooks(void* object, std::size_t bytes) {
-  if (new_object_hook_ && (young_log_ == nullptr || !log_young(object))) collector_->on_new_object(object);
+  if (new_object_hook_) collector_->on_new_object(object);
   if (sampler_ != nullptr) sample(object, bytes);
   if (options_.stress_every != 0 && --stress_countdown_ == 0) {
     stress_countdown_ = options_.stress_every;

@@ -79,7 +79,7 @@ class HeapImpl final : public SpanCacheOwner {
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
         h->type = type;
-        h->gc_state = 0;
+        h->gc_state = birth_state_;
         if (MOSS_UNLIKELY(hooks_on_)) return hooked_allocation(p, bytes, clear);
         if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
         return p;
@@ -96,7 +96,7 @@ class HeapImpl final : public SpanCacheOwner {
                                         : cache_.allocate_large(bytes, noscan, finalizable);
     ObjectHeader* h = header_of(p);
     h->type = type;
-    h->gc_state = 0;
+    h->gc_state = birth_state_;
     if (MOSS_UNLIKELY(hooks_on_)) allocation_hooks(p, bytes);
     return p;
   }
@@ -279,18 +279,8 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_NOINLINE void allocation_hooks(void* object, std::size_t bytes);
   MOSS_NOINLINE void* hooked_allocation(void* object, std::size_t bytes, std::size_t clear) {
     if (clear != 0) std::memset(object, 0, clear);
-    if (MOSS_LIKELY(young_log_only_) && log_young(object)) return object;
     allocation_hooks(object, bytes);
     return object;
-  }
-  // The collector's young log (CollectorBase::young_log), for an object
-  // without a finalizer; false for one with (on_new_object decides).
-  bool log_young(void* object) {
-    ObjectHeader* h = header_of(object);
-    if ((TypeRegistry::flags(h->type) & type_finalizable) != 0) return false;
-    h->gc_state |= young_bits_;
-    young_log_->push_back(object);
-    return true;
   }
   MOSS_NOINLINE void local_allocation_hooks(void* object, std::size_t bytes);
   MOSS_NOINLINE void* hooked_local_allocation(void* object, std::size_t bytes, std::size_t clear) {
@@ -338,9 +328,7 @@ class HeapImpl final : public SpanCacheOwner {
   std::uint64_t sample_random_ = 0x9E3779B97F4A7C15ull;
   bool in_sampler_ = false;
   bool new_object_hook_ = false;
-  bool young_log_only_ = false;  // the young log is the only per-allocation hook
-  ObjectLog* young_log_ = nullptr;
-  std::uint32_t young_bits_ = 0;
+  std::uint32_t birth_state_ = 0;  // CollectorBase::birth_state
   bool free_hook_ = false;
   std::uint32_t closing_scope_depth_ = 0;  // see dies_with_closing_scope()
   bool in_finalizers_ = false;

@@ -128,6 +128,9 @@ struct Span {
   // now loaded below free_index: refill_cache raises it to the start of
   // each word it loads (scope spans clear [0, that) in bulk when pooled).
   std::uint32_t zeroed_from = 0;
+  // The owner's young-span period that listed this span (SpanCache::
+  // track_young_spans; 0: none).
+  std::uint32_t young_period = 0;
   std::uint64_t free_cache = 0;
   std::uint64_t* alloc_bits = bits_a;
   std::uint64_t* mark_bits = bits_b;

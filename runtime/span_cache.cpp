@@ -159,9 +159,41 @@ void* SpanCache::try_existing(std::size_t cls, bool noscan) {
 void* SpanCache::refill(std::size_t cls, bool noscan, bool finalizable) {
   void* p = refill_span(cls, noscan);
   // Every way of refilling leaves the object's span current.
-  MOSS_ASSERT(static_cast<char*>(p) >= current_[cls][noscan]->start && static_cast<char*>(p) < current_[cls][noscan]->end());
-  if (finalizable) current_[cls][noscan]->has_finalizable = true;
+  Span* s = current_[cls][noscan];
+  MOSS_ASSERT(static_cast<char*>(p) >= s->start && static_cast<char*>(p) < s->end());
+  if (finalizable) s->has_finalizable = true;
+  note_young_span(s);
   return p;
+}
+
+void SpanCache::restart_young_spans() {
+  young_spans_.clear();
+  if (++young_period_ == 0) young_period_ = 1;
+  for (std::size_t c = 1; c < kNumSizeClasses; ++c) {
+    for (int k = 0; k < 2; ++k) {
+      if (current_[c][k] != &empty_span_) note_young_span(current_[c][k]);
+    }
+  }
+}
+
+void SpanCache::free_slots(Span* s, std::uint32_t w, std::uint64_t dead) {
+  MOSS_ASSERT((s->alloc_bits[w] & dead) == dead);
+  auto n = static_cast<std::uint32_t>(__builtin_popcountll(dead));
+  std::size_t bytes = s->slot_size - kHeaderSize;
+  if constexpr (kPoisoning) {
+    for (std::uint64_t bits = dead; bits != 0; bits &= bits - 1) {
+      void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
+      header_of(p)->type = TypeRegistry::kNoType;
+      poison_memory(p, bytes);
+    }
+  }
+  s->alloc_bits[w] &= ~dead;
+  s->mark_bits[w] &= ~dead;
+  MOSS_ASSERT(s->alloc_count >= n);
+  s->alloc_count -= n;
+  s->needs_zero = true;
+  freed_objects_ += n;
+  freed_bytes_ += std::uint64_t{n} * bytes;
 }
 
 void* SpanCache::refill_span(std::size_t cls, bool noscan) {
@@ -211,6 +243,7 @@ void* SpanCache::allocate_large(std::size_t payload_bytes, bool noscan, bool fin
   s->needs_zero = s->dirty;
   s->has_finalizable = finalizable;
   push(large_, s, kLarge);
+  note_young_span(s);
   std::uint32_t index = 0;
   void* p = s->take_from_cache(index);
   MOSS_ASSERT(p != nullptr && index == 0);

@@ -225,6 +225,32 @@ class SpanCache {
   // cache next reloads), and in release builds it leaves the headers too
   // (a free slot's stale header is rewritten when the slot is reused).
   void free_in_span(Span* s, void* const* objects, std::size_t n);
+  // Frees the objects in the slots `dead` of bitmap word w of s (all
+  // allocated), like free_in_span but for a word's worth at once, without
+  // refiling the span: refile_after_frees does that once the caller is done
+  // with it (and only then: s is given back if the frees emptied it).
+  void free_slots(Span* s, std::uint32_t w, std::uint64_t dead);
+  void refile_after_frees(Span* s) {
+    if (s->list != kCurrent && s->list != kScope) refile_after_free(s);
+  }
+
+  // Young spans (refcount's nursery). While tracking is on, every span that
+  // heap allocation takes objects from (a refill's current span, a large
+  // object's span) is listed once per period. A collector that visits the
+  // list then starts a new period, in which the spans current at that
+  // moment are listed again (more objects may come from them). An entry
+  // may be stale (its span emptied, given back, perhaps taken again):
+  // is_young_span says whether it still names a span of this cache that
+  // was listed this period, and such a span may appear twice.
+  void track_young_spans(bool on) {
+    track_young_ = on;
+    restart_young_spans();
+  }
+  const std::vector<Span*>& young_spans() const { return young_spans_; }
+  bool is_young_span(const Span* s) const {
+    return s->owner.load(std::memory_order_acquire) == this && s->young_period == young_period_;
+  }
+  void restart_young_spans();
   // The explicit free's common case, with no call in it: `payload` is the
   // start of a live object in a span of this cache swept this cycle. Null
   // when it is not, or when it might be but telling needs more (a span not
@@ -578,6 +604,15 @@ class SpanCache {
   std::vector<void*> finalize_queue_;
   bool allocate_black_ = false;
   bool sticky_marks_ = false;
+  bool track_young_ = false;
+  std::uint32_t young_period_ = 1;
+  std::vector<Span*> young_spans_;
+  void note_young_span(Span* s) {
+    if (track_young_ && s->young_period != young_period_) {
+      s->young_period = young_period_;
+      young_spans_.push_back(s);
+    }
+  }
   std::uint32_t id_;  // process-unique, for span generations
   std::uint32_t epoch_ = 1;
   std::uint64_t gen_ = 0;       // generation(id_, epoch_): swept this epoch

@@ -49,6 +49,18 @@ inline std::uint32_t color_of(std::uint32_t s) { return s & kColorMask; }
 inline void set_color(void* p, std::uint32_t c) { state(p) = (state(p) & ~kColorMask) | c; }
 inline void set_count(void* p, std::uint32_t c) { state(p) = (state(p) & ~kMaxCount) | c; }
 
+// Calls f(s, i, payload) for every allocated, unmarked slot i of s.
+template <class F>
+void for_each_unmarked(Span* s, F&& f) {
+  std::uint32_t words = (s->slots + 63) / 64;
+  for (std::uint32_t w = 0; w < words; ++w) {
+    for (std::uint64_t bits = s->alloc_bits[w] & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
+      std::uint32_t i = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
+      f(s, i, s->payload(i));
+    }
+  }
+}
+
 // Calls f(child) for every strong reference of an object that is the start
 // of a live object of the cache, and records weak slots if asked.
 template <class F>
@@ -79,25 +91,18 @@ class RefCount final : public CollectorBase {
     collector_barrier_on(true);
     plain_holder_bits_ = kYoung | kDying;  // see write_barrier
     allocated_at_last_ = heap.cache().allocated_bytes();
+    // The nursery: the unmarked objects of the spans allocation used since
+    // the last pass (a span's mark bits say which of its objects are old).
+    heap.cache().track_young_spans(true);
+    heap.cache().set_sticky_marks(true);
     // Reconcile a few times per heap-goal's worth of allocation.
     bytes_threshold_ = std::max<std::uint64_t>(64u << 10, heap.options().min_heap_bytes / 4);
   }
   ~RefCount() override { shutdown(); }
 
-  bool new_object_hook_wanted() const override { return true; }
-  // A new object is young (its slots uncounted until it survives a nursery
-  // pass): the heap's allocation path logs it in the nursery. One with a
-  // finalizer is not logged there and comes here: it is counted from birth,
-  // so that the resurrection rule only ever meets counted objects.
-  ObjectLog* young_log(std::uint32_t& bits) override {
-    bits = kYoung;
-    return &nursery_;
-  }
-  void on_new_object(void* object) override {
-    state(object) |= kInZct;
-    zct_.push_back(object);
-    set_counted(heap_.cache().span_of(object), object, true);
-  }
+  // A new heap object is young: its slots are uncounted until it survives
+  // a nursery pass.
+  std::uint32_t birth_state() const override { return kYoung; }
   void allocation_slow_path(std::size_t bytes) override;
   void before_growth(std::size_t) override {}
   void write_barrier(void* holder, void** slot, void* value) override;
@@ -266,11 +271,9 @@ class RefCount final : public CollectorBase {
 
   std::vector<void*> zct_;
   std::vector<void*> zct_scratch_;
-  ObjectLog nursery_;            // objects allocated young since the last nursery pass
+  std::uint64_t allocated_at_pass_ = 0;  // the cache's allocated_objects() at the last nursery pass
   std::vector<void*> promoted_;  // a nursery pass's survivors (its work list)
-  std::vector<void*> dead_run_;  // a nursery pass's dead objects in one span
   std::vector<void*> released_;  // drain's released objects, freed at its end
-  bool nursery_stale_ = false;   // see promote_nursery
   std::vector<void*> young_;     // survivors with a count: candidates once the batch is freed
   std::vector<void*> dead_;
   // Candidates, oldest first, each with the allocation clock when buffered.
@@ -479,7 +482,6 @@ void RefCount::clear_weak_targets(void* target) {
 
 void RefCount::before_explicit_free(void* object) {
   if (shut_down_) return;
-  if ((state(object) & kYoung) != 0) nursery_stale_ = true;
   state(object) |= kDying;
   unbuffer(object);
   clear_weak_targets(object);
@@ -705,24 +707,30 @@ void RefCount::reconcile() {
 // Survivors with a zero count (held by stacks only) join the ZCT; the rest
 // become cycle candidates with buffer_young.
 void RefCount::promote_nursery() {
-  if (nursery_.empty()) return;
+  SpanCache& cache = heap_.cache();
+  allocated_at_pass_ = cache.allocated_objects();
+  const std::vector<Span*>& spans = cache.young_spans();
   std::vector<void*>& promoted = promoted_;
   promoted.clear();
-  // Entries are live objects unless something freed young objects outside
-  // a nursery pass (an explicit free, the backup trace): then an entry may
-  // name a free slot, or a new object there with an entry of its own.
-  if (nursery_stale_) {
-    nursery_.truncate(std::remove_if(nursery_.begin(), nursery_.end(), [this](void* p) { return !owned(p); }));
-    std::sort(nursery_.begin(), nursery_.end());
-    nursery_.truncate(std::unique(nursery_.begin(), nursery_.end()));
-    nursery_stale_ = false;
-  }
-  for (void* p : nursery_) {
-    std::uint32_t& s = state(p);
-    if ((s & kYoung) != 0 && (count_of(s) != 0 || (s & kExternal) != 0)) {
-      s &= ~kYoung;
-      promoted.push_back(p);
-    }
+  // The young objects are the unmarked ones of the spans allocation took
+  // objects from since the last pass (an unmarked object may be old too,
+  // one that escaped from a scope: it gets its mark now). One with a
+  // finalizer survives its first pass whatever refers to it, so that
+  // finalizers (and the resurrection rule) only ever meet counted objects:
+  // if nothing does, the ZCT pass that follows finds it dead.
+  for (Span* s : spans) {
+    if (!cache.is_young_span(s)) continue;
+    for_each_unmarked(s, [&promoted](Span* span, std::uint32_t i, void* p) {
+      std::uint32_t& st = state(p);
+      if ((st & kYoung) == 0) {
+        span->set_mark(i);
+      } else if (count_of(st) != 0 || (st & kExternal) != 0 ||
+                 (span->has_finalizable && (TypeRegistry::flags(header_of(p)->type) & type_finalizable) != 0)) {
+        st &= ~kYoung;
+        span->set_mark(i);
+        promoted.push_back(p);
+      }
+    });
   }
   for (std::size_t next = 0; next < promoted.size(); ++next) {
     set_counted(promoted[next], true);
@@ -730,37 +738,48 @@ void RefCount::promote_nursery() {
       increment(c);
       std::uint32_t& s = state(c);
       if ((s & kYoung) != 0) {
-        s &= ~kYoung;
+        s &= ~kYoung;  // its mark comes below
         promoted.push_back(c);
       } else if (cyclic(c)) {
         young_.push_back(c);  // not a tree edge of this trace: it may close a cycle
       }
     });
   }
-  // Entries come in allocation order: consecutive ones mostly share a span,
-  // and each run of dead ones in a span is freed at once. (A run that
-  // empties its span may give it to the page heap, whose record then goes
-  // to another span, perhaps another thread's: the next entry looks its
-  // span up afresh.)
-  std::vector<void*>& run = dead_run_;
-  Span* span = nullptr;
-  auto free_run = [&] {
-    if (run.empty()) return;
-    heap_.cache().free_in_span(span, run.data(), run.size());
-    freed_promptly_ += run.size();
-    run.clear();
-  };
-  for (void* p : nursery_) {
-    if ((state(p) & kYoung) == 0) continue;
-    if (span == nullptr || p < span->start || p >= span->end()) {
-      free_run();
-      span = heap_.cache().span_of(p);
+  // What is still young is garbage: freed a bitmap word at a time. (A span
+  // these frees empty may go back to the page heap and its record to
+  // another span; a later entry for it fails is_young_span.)
+  bool weak = !weak_by_target_.empty();
+  std::uint64_t freed = 0;
+  for (Span* s : spans) {
+    if (!cache.is_young_span(s)) continue;
+    std::uint32_t words = (s->slots + 63) / 64;
+    std::uint64_t freed_before = freed;
+    for (std::uint32_t w = 0; w < words; ++w) {
+      std::uint64_t dead = 0;
+      for (std::uint64_t bits = s->alloc_bits[w] & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
+        unsigned b = static_cast<unsigned>(__builtin_ctzll(bits));
+        void* p = s->payload(w * 64 + b);
+        std::uint32_t st = state(p);
+        if ((st & kYoung) == 0) {
+          s->mark_bits[w] |= std::uint64_t{1} << b;  // promoted through another survivor
+          continue;
+        }
+        dead |= std::uint64_t{1} << b;
+        if (weak) {
+          forget_young(p);
+        } else if ((st & kBuffered) != 0) {
+          unbuffer(p);
+        }
+      }
+      if (dead != 0) {
+        cache.free_slots(s, w, dead);
+        freed += static_cast<std::uint64_t>(__builtin_popcountll(dead));
+      }
     }
-    forget_young(p);
-    run.push_back(p);
+    if (freed != freed_before) cache.refile_after_frees(s);
   }
-  free_run();
-  nursery_.clear();
+  freed_promptly_ += freed;
+  cache.restart_young_spans();
   for (void* p : promoted) {
     if (count_of(state(p)) == 0) push_zct(p);
   }
@@ -975,7 +994,7 @@ std::size_t RefCount::cycle_collect(std::size_t work_budget, std::uint64_t stamp
   ++cycle_collections_;
   // Trial deletion needs every reference between objects counted: young
   // objects' slots are not, so the nursery goes first (the marks are fresh).
-  if (!nursery_.empty()) {
+  if (heap_.cache().allocated_objects() != allocated_at_pass_) {
     young_.clear();
     promote_nursery();
     buffer_young();
@@ -1063,7 +1082,6 @@ void RefCount::mark_reachable() {
 
 void RefCount::backup_trace() {
   ++cycle_collections_;
-  nursery_stale_ = true;  // it frees young garbage too
   mark_reachable();
   std::vector<void*> garbage;
   heap_.cache().for_each_span([&garbage](const Span& s) {

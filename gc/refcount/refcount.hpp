@@ -12,23 +12,29 @@
 // counting.
 //
 // The nursery (young objects are born dead, as in RC Immix and LXR). A new
-// object is young and logged in the nursery; stores into a young object are
-// plain stores, whatever they hold: the inline barrier sends a store to the
-// slow path only if its slot is marked counted in a process-wide bitmap (a
-// bit per 8 bytes, runtime/barrier.hpp), whose bits this collector sets
-// for an object's payload when the object becomes old and clears when it
-// frees it. Each reconciliation starts with a
-// nursery pass: the young objects that a stack or embedder root refers to,
-// or that a counted reference holds (an old object's slot, a Root), survive,
-// and so does every young object they reach through young objects. A
-// survivor becomes old: its slots are counted at that moment (each child
-// gets an increment), and with a zero count (held by stacks only) it joins
-// the ZCT. Every other young object is freed then and there, without
-// tracing it or counting anything: most objects die young, and those cost
-// no barrier work, no decrement and no ZCT entry. Objects with finalizers
-// are old from birth (counted, in the ZCT at zero), so that the
+// heap object is young: its header is born with the young bit, and nothing
+// else is recorded per object. Stores into a young object are plain
+// stores, whatever they hold: the inline barrier sends a store to the slow
+// path only if its slot is marked counted in a process-wide bitmap (a bit
+// per 8 bytes, runtime/barrier.hpp), whose bits this collector sets for an
+// object's payload when the object becomes old and clears when it frees
+// it. The heap's span cache lists the spans allocation took objects from
+// since the last pass (SpanCache::track_young_spans), and a span's mark
+// bits, unused by this collector otherwise, say which of its objects are
+// known to be old: the young ones are among the allocated, unmarked slots
+// of the listed spans. Each reconciliation starts with a nursery pass: the
+// young objects that a stack or embedder root refers to, or that a counted
+// reference holds (an old object's slot, a Root), survive, and so does
+// every young object they reach through young objects. A survivor becomes
+// old (and marked): its slots are counted at that moment (each child gets
+// an increment), and with a zero count (held by stacks only) it joins the
+// ZCT. Every other young object is freed then and there, a bitmap word at
+// a time, without tracing it or counting anything: most objects die young,
+// and those cost no barrier work, no decrement and no ZCT entry. An object
+// with a finalizer survives its first pass whatever refers to it (and if
+// nothing does, the ZCT finds it dead right after), so that the
 // resurrection rule below only ever meets counted objects; scope-local
-// objects are counted as well, and join the ZCT when they escape.
+// objects are counted from birth, and join the ZCT when they escape.
 //
 // Pauses. Each allocation slow path does at most one bounded piece of work
 // in one pause: a reconciliation, a batch of frees left over from one, or a
