@@ -344,32 +344,22 @@ void SpanCache::adopt_scope_span(Span* s, ScopeSpans& record) {
 
 
 void SpanCache::free_in_span(Span* s, void* const* objects, std::size_t n) {
-  if (n == 0) return;
-  if (s->state == SpanState::large) {
-    MOSS_ASSERT(n == 1 && objects[0] == s->payload(0) && s->is_allocated(0));
-    free_located(s, 0, objects[0]);
-    return;
-  }
-  std::size_t bytes = s->slot_size - kHeaderSize;
+  // Objects that share a bitmap word go in one free_slots call.
+  std::uint32_t word = 0;
+  std::uint64_t dead = 0;
   for (std::size_t k = 0; k < n; ++k) {
-    void* p = objects[k];
-    std::uint32_t i = s->index_of(p);
-    MOSS_ASSERT(i < s->slots && s->payload(i) == p && s->is_allocated(i));
-    std::uint64_t bit = std::uint64_t{1} << (i & 63);
-    s->alloc_bits[i >> 6] &= ~bit;
-    s->mark_bits[i >> 6] &= ~bit;
-    if constexpr (kPoisoning) {
-      header_of(p)->type = TypeRegistry::kNoType;
-      poison_memory(p, bytes);
+    std::uint32_t i = s->index_of(objects[k]);
+    MOSS_ASSERT(i < s->slots && s->payload(i) == objects[k]);
+    if ((i >> 6) != word && dead != 0) {
+      free_slots(s, word, dead);
+      dead = 0;
     }
+    word = i >> 6;
+    MOSS_ASSERT((dead & (std::uint64_t{1} << (i & 63))) == 0);  // distinct objects
+    dead |= std::uint64_t{1} << (i & 63);
   }
-  MOSS_ASSERT(s->alloc_count >= n);
-  s->alloc_count -= static_cast<std::uint32_t>(n);
-  s->needs_zero = true;
-  freed_objects_ += n;
-  freed_bytes_ += n * bytes;
-  if (s->list == kCurrent || s->list == kScope) return;
-  refile_after_free(s);
+  if (dead != 0) free_slots(s, word, dead);
+  if (n != 0) refile_after_frees(s);
 }
 
 void SpanCache::free_object(void* payload) {

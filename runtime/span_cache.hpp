@@ -226,9 +226,11 @@ class SpanCache {
   // (a free slot's stale header is rewritten when the slot is reused).
   void free_in_span(Span* s, void* const* objects, std::size_t n);
   // Frees the objects in the slots `dead` of bitmap word w of s (all
-  // allocated), like free_in_span but for a word's worth at once, without
+  // allocated): both bitmaps, the span's count and the heap's statistics
+  // at once (checking builds also clear and poison each object), without
   // refiling the span: refile_after_frees does that once the caller is done
   // with it (and only then: s is given back if the frees emptied it).
+  // free_in_span is made of these calls.
   void free_slots(Span* s, std::uint32_t w, std::uint64_t dead);
   void refile_after_frees(Span* s) {
     if (s->list != kCurrent && s->list != kScope) refile_after_free(s);
