@@ -1,12 +1,14 @@
 // runtime/pagemap.hpp — from any address to the span that owns its page.
 //
 // A two-level radix tree over the 48-bit address space, one per process.
-// The root has one entry per 64 MiB arena (2^22 entries: a static array,
-// zero-filled on demand, so only the touched part is ever resident); each
+// The root has one entry per 64 MiB arena (2^22 entries, reserved
+// MAP_NORESERVE when the first arena is mapped, so only the touched part is
+// ever resident; not a static array, which would put 32 MiB in the data
+// segments that conservative collectors sharing the process scan); each
 // arena has a leaf of 8192 Span pointers, one per 8 KiB page. A lookup is
-// two dependent loads from the address and no lock: entries are written
-// under the page heap's lock with release stores and read with acquire
-// loads, and leaves are never freed.
+// the root's address, then two loads that depend on the address, and no
+// lock: entries are written under the page heap's lock with release stores
+// and read with acquire loads, and neither root nor leaves are ever freed.
 //
 // Pages of an in-use span all map to it (so interior pointers into large
 // objects resolve). Of a free span only the first and last pages are
@@ -38,8 +40,9 @@ class Pagemap {
   static Span* lookup(const void* address) {
     auto a = reinterpret_cast<std::uintptr_t>(address);
     std::uintptr_t arena = a >> kArenaShift;
-    if (arena >= kRootEntries) return nullptr;
-    PagemapLeaf* leaf = root_[arena].load(std::memory_order_acquire);
+    std::atomic<PagemapLeaf*>* root = root_.load(std::memory_order_acquire);
+    if (arena >= kRootEntries || root == nullptr) return nullptr;
+    PagemapLeaf* leaf = root[arena].load(std::memory_order_acquire);
     if (leaf == nullptr) return nullptr;
     return leaf->spans[(a >> kPageShift) & (kPagesPerArena - 1)].load(std::memory_order_acquire);
   }
@@ -50,9 +53,9 @@ class Pagemap {
   static void set(const void* first_page, std::size_t count, Span* span);
 
  private:
-  // Null until an arena's leaf exists. Constant-initialized, so it lives
-  // in zero-filled memory from the start, before any constructor runs.
-  static std::atomic<PagemapLeaf*> root_[kRootEntries];
+  // Null until the first ensure(); its entries are null until an arena's
+  // leaf exists.
+  static std::atomic<std::atomic<PagemapLeaf*>*> root_;
 };
 
 }  // namespace moss::detail
