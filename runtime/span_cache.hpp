@@ -217,10 +217,10 @@ class SpanCache {
     if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
     return refile_after_free(s);  // a tail call
   }
-  // Frees `n` live objects of span `s` (distinct object starts, located
-  // like free_located's) with one bitmap update each, and refiles the span
-  // once: what a collector that finds many dead objects in one span at a
-  // time uses instead of n calls to free_located. Unlike free_located, it
+  // Frees `n` live objects of span `s` (distinct object starts), one
+  // free_slots call per run of objects that share a bitmap word, and
+  // refiles the span once: what a collector that finds many dead objects
+  // in one span at a time uses instead of n calls to free_located. Unlike free_located, it
   // leaves the span's free cache as it is (the slots come back when the
   // cache next reloads), and in release builds it leaves the headers too
   // (a free slot's stale header is rewritten when the slot is reused).
