@@ -19,6 +19,7 @@
 
 #include "moss/member.hpp"
 #include "runtime/barrier.hpp"
+#include "runtime/page_heap.hpp"
 
 namespace moss::detail {
 
@@ -96,8 +97,21 @@ class CollectorBase {
   std::uint32_t plain_holder_bits() const { return plain_holder_bits_; }
 
  protected:
+  // Tells the page heap how large this heap is expected to grow (mark-
+  // sweep: its goal; refcount: its high-water mark), so that the scavenger
+  // keeps the free pages the heap will need again. A collector reports 0
+  // before it goes.
+  void report_goal(std::uint64_t bytes) {
+    PageHeap::instance().add_goal(static_cast<std::int64_t>(bytes) - static_cast<std::int64_t>(reported_goal_));
+    reported_goal_ = bytes;
+  }
+  std::uint64_t reported_goal() const { return reported_goal_; }
+
   HeapImpl& heap_;
   std::uint32_t plain_holder_bits_ = 0;
+
+ private:
+  std::uint64_t reported_goal_ = 0;
 };
 
 }  // namespace moss::detail

@@ -95,6 +95,15 @@ inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
   std::uintptr_t first = 0, last = 0;
   if (!counted_granules(begin, bytes, first, last)) return;
   std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
+  if ((first >> 3) == (last >> 3)) {  // one byte (a small object's payload)
+    auto bits = static_cast<std::uint8_t>(((2u << (last & 7)) - 1) & ~((1u << (first & 7)) - 1));
+    if (on) {
+      map[first >> 3] |= bits;
+    } else {
+      map[first >> 3] &= static_cast<std::uint8_t>(~bits);
+    }
+    return;
+  }
   for (std::uintptr_t g = first; g <= last;) {
     if ((g & 7) == 0 && last - g >= 7) {  // whole bytes
       std::uintptr_t n = (last - g + 1) / 8;

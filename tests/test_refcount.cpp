@@ -14,11 +14,14 @@
 #include <moss/moss.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
 #include <vector>
 
+#include "runtime/barrier.hpp"
+#include "runtime/page_heap.hpp"
 #include "support.hpp"
 
 using moss_test::FinNode;
@@ -637,4 +640,71 @@ TEST_CASE("refcount: the nursery pass frees dead young objects a span at a time,
     CHECK(heap.stats().heap_bytes <= empty.heap_bytes + (1u << 20));
     heap.verify();
   }
+}
+
+namespace {
+
+[[gnu::noinline]] void build_and_drop(moss::Heap& heap, long n) {
+  moss::Root<Node> list(heap, moss_test::make_list(heap, n));
+  CHECK(list->value == n - 1);
+}
+
+// Free pages the page heap keeps resident after a page-heap span of
+// `bytes` is made resident and freed (what the scavenger's retain policy
+// allows at this moment).
+std::size_t kept_of_transient_span(std::size_t bytes) {
+  auto& ph = moss::detail::PageHeap::instance();
+  ph.release_all();
+  moss::detail::Span* s = ph.allocate(bytes / moss::detail::kPageSize);
+  REQUIRE(s != nullptr);
+  std::memset(s->start, 1, s->bytes());
+  ph.free(s);
+  return ph.stats().free_resident_bytes;
+}
+
+}  // namespace
+
+TEST_CASE("refcount: with retain_peak the page heap keeps a heap's high-water mark resident until release_memory") {
+  moss_test::WithoutEnv env("MOSS_RETAIN_PEAK");
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  constexpr std::size_t kSpan = 24 * kMiB;  // over the scavenger's floor of 8 MiB
+  static_assert(kSpan > moss::detail::PageHeap::kMinRetainBytes + 8 * kMiB);
+  for (bool retain : {false, true}) {
+    CAPTURE(retain);
+    moss::HeapOptions o = rc_unstressed();
+    o.retain_peak = retain;
+    moss::Heap heap(o);
+    build_and_drop(heap, 1500000);  // 32-byte slots: a 46 MiB peak
+    scrub_and_collect(heap);
+    CHECK(heap.stats().live_objects < 100);
+    std::size_t kept = kept_of_transient_span(kSpan);
+    if (retain) {
+      CHECK(kept == kSpan);  // the heap's peak is far above what it holds now
+      heap.release_memory();
+      CHECK(moss::detail::PageHeap::instance().stats().free_resident_bytes == 0);
+      kept = kept_of_transient_span(kSpan);  // the high-water mark is forgotten
+    }
+    CHECK(kept <= moss::detail::PageHeap::kMinRetainBytes);
+  }
+}
+
+TEST_CASE("refcount: counted-slot bits are set and cleared for exactly the words of a range") {
+  moss::Heap heap(rc_unstressed());  // the counted-slot bitmap exists
+  // A pointer-free object's slots are never counted, so its payload is a
+  // range of words to mark freely (and leave clear).
+  static const moss::TypeIndex bytes = moss::Heap::register_type({"counted-bits test bytes", nullptr, nullptr, 0});
+  auto* block = static_cast<char*>(heap.allocate(bytes, 256));
+  constexpr int kWords = 32;
+  auto counted = [block](int w) { return moss::detail::counted_slot(reinterpret_cast<void**>(block + 8 * w)); };
+  for (int w = 0; w < kWords; ++w) REQUIRE_FALSE(counted(w));
+  int mismatches = 0;
+  for (int first = 0; first < kWords; ++first) {
+    for (int length = 1; first + length <= kWords; ++length) {
+      moss::detail::mark_counted(block + 8 * first, 8 * static_cast<std::size_t>(length), true);
+      for (int w = 0; w < kWords; ++w) mismatches += counted(w) != (w >= first && w < first + length);
+      moss::detail::mark_counted(block + 8 * first, 8 * static_cast<std::size_t>(length), false);
+      for (int w = 0; w < kWords; ++w) mismatches += counted(w);
+    }
+  }
+  CHECK(mismatches == 0);
 }

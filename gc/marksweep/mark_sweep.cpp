@@ -136,13 +136,6 @@ class MarkSweep final : public CollectorBase {
   }
   ~MarkSweep() override { report_goal(0); }
 
-  // Tells the page heap how large this heap may grow before collecting, so
-  // the scavenger keeps pages it will need again.
-  void report_goal(std::uint64_t bytes) {
-    PageHeap::instance().add_goal(static_cast<std::int64_t>(bytes) - static_cast<std::int64_t>(reported_goal_));
-    reported_goal_ = bytes;
-  }
-
   // The tracing core's entry: shades `address`'s object grey if it is a
   // white live object of this heap (interior pointers count). `Shared`:
   // other threads mark at the same time (mark bits are set atomically).
@@ -291,7 +284,6 @@ class MarkSweep final : public CollectorBase {
   std::uint64_t goal_live_ = 0;  // the live bytes the goal was last set from
   std::uint64_t trigger_ = 0;  // heap_live at which marking starts
   std::uint64_t base_live_ = 0;
-  std::uint64_t reported_goal_ = 0;
   double assist_ratio_ = 0;    // scan bytes owed per byte allocated
   double span_overhead_ = 1.25;  // span bytes per paced payload byte (end_cycle)
   std::uint64_t cycle_work_ = 0;       // scan work done in this cycle

@@ -145,7 +145,12 @@ class RefCount final : public CollectorBase {
     heap_.cache().for_each_span([](const Span& s) { mark_counted(s.start, s.bytes(), false); });
     shut_down_ = true;
     collector_barrier_off(true);
+    report_goal(0);
   }
+  // HeapOptions::retain_peak: the page heap keeps this heap's high-water
+  // mark resident (a heap that just freed a large structure soon builds
+  // another), until release_memory().
+  void forget_high_water() override { report_goal(0); }
 
  private:
   bool owned(const void* p) const { return heap_.cache().is_object_start(p); }
@@ -696,6 +701,8 @@ void RefCount::reconcile() {
   zct_threshold_ = std::max(kZctThreshold, kept * 2);
   allocated_at_last_ = heap_.cache().allocated_bytes();
   update_live();
+  std::size_t held = heap_.cache().heap_bytes();
+  if (heap_.options().retain_peak && held > reported_goal()) report_goal(held);
 }
 
 // The nursery pass (needs fresh external marks). The young objects that a

@@ -81,7 +81,11 @@ struct HeapOptions {
   // memory does not rise. release_memory() forgets the high-water mark
   // (the next cycles pace by live data alone again). Off: every goal comes
   // from the live data alone, and a heap past its peak gives pages back to
-  // the OS as it shrinks. MOSS_RETAIN_PEAK=0 or 1 overrides it.
+  // the OS as it shrinks. Refcount, which has no pacing, uses it for memory
+  // alone: the free pages of its high-water mark stay resident (a heap that
+  // just freed a large structure soon builds another, and would otherwise
+  // fault the pages back in), until release_memory(). MOSS_RETAIN_PEAK=0
+  // or 1 overrides it.
   bool retain_peak = true;
   // Mark-sweep: the work of one incremental mark slice, in bytes scanned
   // (a slot of an array visited with Visitor::visit_array counts as 32).

@@ -109,9 +109,9 @@ typedef struct moss_heap_options {
   /* Mark-sweep: generational collection with sticky mark bits (see
    * HeapOptions::generational in heap.hpp). MOSS_GENERATIONAL=0|1 overrides. */
   bool generational;
-  /* Mark-sweep: pace by the heap's high-water mark as well as its live data
-   * (see HeapOptions::retain_peak in heap.hpp). MOSS_RETAIN_PEAK=0|1
-   * overrides. */
+  /* Mark-sweep: pace by the heap's high-water mark as well as its live data;
+   * refcount: keep that mark's free pages resident (see
+   * HeapOptions::retain_peak in heap.hpp). MOSS_RETAIN_PEAK=0|1 overrides. */
   bool retain_peak;
   /* Background helper threads for sweeping and marking (0: none). */
   unsigned helper_threads;
