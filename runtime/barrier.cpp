@@ -71,8 +71,10 @@ void update_threshold() {
   }
   bool bitmap = counters != 0 && count_bits.load(std::memory_order_relaxed) != nullptr && !zone_lost;
   std::uintptr_t t = std::numeric_limits<std::uintptr_t>::max();
-  if (collectors > counters || (counters != 0 && !bitmap)) {
-    t = 0;  // a heap is marking, or a refcount heap has no bitmap to use
+  if (counters != 0 && !bitmap) {
+    t = 0;  // a refcount heap has no bitmap to use: every store counts
+  } else if (collectors > counters) {
+    t = 1;  // a heap is marking: every store but of null (nothing to shade)
   } else if (scopes) {
     t = zone_lost ? 0 : scope_floor.load(std::memory_order_relaxed);
   }

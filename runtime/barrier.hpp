@@ -4,13 +4,14 @@
 // A store of a value at or above barrier_threshold takes the barrier's slow
 // path. The threshold follows from three counts, all changed through
 // change_barrier_users under one lock:
-//  - marking heaps: every store, null included, takes the slow path
-//    (threshold 0);
+//  - marking heaps: every store of a non-null value takes the slow path
+//    (threshold 1: a null value has nothing to shade, and an overwritten
+//    value needs no shading either, see MarkSweep::write_barrier);
 //  - refcount heaps (the slot users): a store into a slot marked counted
 //    in their bitmap (below) or outside the bitmap's range takes the slow
 //    path whatever the value; a store into a young object's slot does not.
 //    Without the bitmap (the kernel refused its address space) or without
-//    the scope zone, every store does (threshold 0), as for marking;
+//    the scope zone, every store does (threshold 0);
 //  - otherwise local scopes (a heap holding the barrier for its scopes,
 //    gc/escape.cpp): only a value that may be scope-local does. Scope spans
 //    come from a zone of the address space the page heap keeps for them,
