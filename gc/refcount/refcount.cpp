@@ -585,6 +585,18 @@ void RefCount::decide_dead(void* p) {
   state(p) = (state(p) & ~(kInZct | kColorMask)) | kDying;
   clear_weak_targets(p);
   dead_.push_back(p);
+  // Its release (soon: the dead list is a stack) decrements its children,
+  // whose headers are likely cold. The first two words of its payload, in
+  // the cache line just read, are the likeliest references: their targets'
+  // headers are fetched now (prefetching a word that is no reference is
+  // harmless, and the trace decides what is one).
+  const Span* s = heap_.cache().span_of(p);
+  if (s->noscan) return;
+  auto* words = static_cast<const std::uintptr_t*>(p);  // integers: any value may be there
+  __builtin_prefetch(reinterpret_cast<const void*>(words[0] - kHeaderSize), 1);
+  if (SpanCache::payload_size(s) >= 2 * sizeof(void*)) {
+    __builtin_prefetch(reinterpret_cast<const void*>(words[1] - kHeaderSize), 1);
+  }
 }
 
 void RefCount::release_child(void* c) {
