@@ -38,6 +38,15 @@ void os_release(void* address, std::size_t size) {
   if (size != 0) madvise(address, size, MADV_DONTNEED);
 }
 
+void os_advise_huge_pages(void* address, std::size_t size) {
+#ifdef MADV_HUGEPAGE
+  if (size != 0) madvise(address, size, MADV_HUGEPAGE);
+#else
+  (void)address;
+  (void)size;
+#endif
+}
+
 std::size_t os_resident_bytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
   if (f == nullptr) return 0;

@@ -22,6 +22,9 @@ void* os_reserve(std::size_t size, std::size_t alignment, void* hint = nullptr);
 void os_unmap(void* address, std::size_t size);
 // Gives the pages back to the kernel; they read as zero afterwards.
 void os_release(void* address, std::size_t size);
+// Asks the kernel to back the range with transparent huge pages where it
+// can (madvise MADV_HUGEPAGE; a kernel without them ignores the advice).
+void os_advise_huge_pages(void* address, std::size_t size);
 // The process's resident set size in bytes, from /proc/self/statm.
 std::size_t os_resident_bytes();
 

@@ -51,6 +51,13 @@ PageHeap& PageHeap::create() {
       throw UsageError(std::string("moss: MOSS_SCOPE_ZONE=") + zone + " is neither on nor off");
     }
   }
+  if (const char* huge = std::getenv("MOSS_HUGE_PAGES"); huge != nullptr && *huge != '\0') {
+    if (std::strcmp(huge, "on") == 0) {
+      heap->set_huge_pages(true);
+    } else if (std::strcmp(huge, "off") != 0) {
+      throw UsageError(std::string("moss: MOSS_HUGE_PAGES=") + huge + " is neither on nor off");
+    }
+  }
   return *heap;
 }
 
@@ -122,6 +129,7 @@ std::optional<Zone> PageHeap::grow(std::size_t pages, Zone zone) {
     zone = Zone::heap;
   }
   if (address == next) next += bytes;  // the next arena goes right above
+  if (zone == Zone::heap && huge_pages()) os_advise_huge_pages(region, bytes);
   if (!Pagemap::ensure(region, bytes)) {
     os_unmap(region, bytes);
     return std::nullopt;

@@ -5,8 +5,11 @@
 
 #include <moss/moss.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "runtime/barrier.hpp"
@@ -247,4 +250,78 @@ TEST_CASE("after a transient peak, release_memory brings resident memory back ne
     if (!MOSS_ASAN) CHECK(after < before + (48u << 20));
     CHECK(heap.stats().resident_bytes <= PageHeap::instance().stats().in_use_bytes + (8u << 20));
   }
+}
+
+namespace {
+
+// The VmFlags of the mapping that holds `address`, from /proc/self/smaps
+// (empty if none does).
+std::string vm_flags_of(const void* address) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return {};
+  auto a = reinterpret_cast<std::uintptr_t>(address);
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, ':') != nullptr &&
+        std::strchr(line, '-') < std::strchr(line, ' ')) {
+      inside = a >= lo && a < hi;
+      continue;
+    }
+    if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+bool advised_huge(const void* address) {
+  std::string flags = vm_flags_of(address);
+  REQUIRE_FALSE(flags.empty());
+  return (" " + flags).find(" hg") != std::string::npos;
+}
+
+// A span larger than any free one, so that the page heap reserves a new
+// arena for it (it may start in a free span the new arena coalesced with,
+// but its last page is in the new one).
+Span* span_in_new_arena(PageHeap& ph) {
+  std::size_t pages = ph.stats().free_bytes / kPageSize + kArenaSize / kPageSize;
+  Span* s = ph.allocate(pages);
+  REQUIRE(s != nullptr);
+  return s;
+}
+char* last_page(Span* s) { return s->end() - kPageSize; }
+
+}  // namespace
+
+TEST_CASE("MOSS_HUGE_PAGES=on advises new ordinary arenas as huge-page memory; off (the default) does not") {
+  PageHeap& ph = PageHeap::instance();
+  const char* env = std::getenv("MOSS_HUGE_PAGES");
+  CHECK(ph.huge_pages() == (env != nullptr && std::strcmp(env, "on") == 0));
+  bool was = ph.huge_pages();
+  FILE* thp = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  bool kernel_has_thp = thp != nullptr;
+  if (thp != nullptr) std::fclose(thp);
+  for (bool on : {true, false}) {
+    CAPTURE(on);
+    ph.set_huge_pages(on);
+    Span* s = span_in_new_arena(ph);
+    last_page(s)[0] = 1;
+    // (A kernel built without transparent huge pages refuses the advice.)
+    if (kernel_has_thp) CHECK(advised_huge(last_page(s)) == on);
+    ph.free(s);
+    CHECK(ph.verify() == nullptr);
+  }
+  ph.set_huge_pages(was);
+  // A heap works the same either way (CI also runs the collector suite
+  // with the switch on).
+  moss::Heap heap;
+  moss::Root<moss_test::Node> list(heap, moss_test::make_list(heap, 100000));
+  heap.collect();
+  CHECK(list->value == 99999);
+  CHECK(heap.stats().live_objects >= 100000);
 }
