@@ -115,9 +115,9 @@ class PageHeap {
   // 2 MiB at a time instead of 4 KiB. Faster where page faults are dear
   // (the tree benchmarks run 7-21% faster on this project's machine, see
   // bench/RESULTS.md), at the cost of up to 2 MiB more resident memory at
-  // the heap's growing edge, and of kernel work (zeroing or compacting a
-  // huge page) that can land in a collector pause. The setter is for
-  // tests.
+  // the heap's growing edge and, on that machine, of a few mark slices
+  // several times their usual length (worst pauses of 2-3 ms). The setter
+  // is for tests.
   bool huge_pages() const { return huge_pages_.load(std::memory_order_relaxed); }
   void set_huge_pages(bool on) { huge_pages_.store(on, std::memory_order_relaxed); }
 
