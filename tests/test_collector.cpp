@@ -337,7 +337,14 @@ TEST_CASE("incremental marking with small slices keeps every reachable object un
     std::vector<long> expect(kSlots, -1);
     std::mt19937 rng(11);
     std::uint64_t collections_before = heap.stats().collections;
+    // The barrier's threshold: 1 while the heap marks (a store of null,
+    // which case 1 makes when slot j is empty, stays a plain store: there is
+    // nothing to shade), the maximum otherwise; never 0 here.
+    long marking_steps = 0, zero_threshold_steps = 0;
     for (int step = 0; step < 400000; ++step) {
+      std::uintptr_t threshold = moss::detail::barrier_threshold.load();
+      marking_steps += threshold == 1;
+      zero_threshold_steps += threshold == 0;
       int i = static_cast<int>(rng() % kSlots);
       switch (rng() % 4) {
         case 0: {  // fresh object
@@ -360,6 +367,8 @@ TEST_CASE("incremental marking with small slices keeps every reachable object un
       }
     }
     CHECK(heap.stats().collections > collections_before);
+    if (!moss_test::stressed()) CHECK(marking_steps > 0);  // stress collects in one piece
+    CHECK(zero_threshold_steps == 0);
     heap.collect();
     for (int i = 0; i < kSlots; ++i) {
       long e = expect[static_cast<std::size_t>(i)];
