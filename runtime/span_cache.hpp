@@ -210,12 +210,11 @@ class SpanCache {
   // else (null, foreign, interior, already free).
   void free_object(void* payload);
   // The same once the caller has located it (locate() returned s, i and
-  // s->payload(i) == payload). Inline up to the common case: a span that
-  // stays where it is (a current or scope span).
+  // s->payload(i) == payload). Inline up to the common case (see
+  // refile_after_frees).
   MOSS_INLINE void free_located(Span* s, std::uint32_t i, void* payload) {
     release_object(s, i, payload);
-    if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
-    return refile_after_free(s);  // a tail call
+    return refile_after_frees(s);
   }
   // Frees `n` live objects of span `s` (distinct object starts), one
   // free_slots call per run of objects that share a bitmap word, and
@@ -232,8 +231,11 @@ class SpanCache {
   // with it (and only then: s is given back if the frees emptied it).
   // free_in_span is made of these calls.
   void free_slots(Span* s, std::uint32_t w, std::uint64_t dead);
-  void refile_after_frees(Span* s) {
-    if (s->list != kCurrent && s->list != kScope) refile_after_free(s);
+  // Inline up to the common case: a span that stays where it is (a current
+  // or scope span).
+  MOSS_INLINE void refile_after_frees(Span* s) {
+    if (MOSS_LIKELY(s->list == kCurrent || s->list == kScope)) return;
+    return refile_after_free(s);  // a tail call
   }
 
   // Young spans (refcount's nursery). While tracking is on, every span that
