@@ -209,7 +209,7 @@ void HeapImpl::abandon_scope(ScopeSpans* scope) {
     spans.pop_front();
     std::uint32_t words = (s->slots + 63) / 64;
     for (std::uint32_t w = 0; w < words; ++w) {
-      for (std::uint64_t bits = s->alloc_bits[w]; bits != 0; bits &= bits - 1) {
+      for (std::uint64_t bits = s->allocated_word(w); bits != 0; bits &= bits - 1) {
         void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
         ObjectHeader* h = header_of(p);
         if ((h->gc_state & kLocalBit) == 0) continue;
@@ -328,7 +328,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
     }
     std::uint32_t words = (s->slots + 63) / 64;
     for (std::uint32_t w = 0; w < words; ++w) {
-      for (std::uint64_t bits = s->alloc_bits[w]; bits != 0; bits &= bits - 1) {
+      for (std::uint64_t bits = s->allocated_word(w); bits != 0; bits &= bits - 1) {
         std::uint32_t i = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
         void* p = s->payload(i);
         ObjectHeader* h = header_of(p);

@@ -15,16 +15,14 @@ std::uint64_t valid_mask(std::uint32_t w, std::uint32_t slots) {
 
 bool Span::refill_cache() {
   MOSS_ASSERT(free_cache == 0);
-  std::uint32_t w = (free_index + 63) / 64;
-  // If free_index is inside a word, the rest of that word was in the cache
-  // and is used up; start at the next word boundary.
   std::uint32_t words = (slots + 63) / 64;
-  for (; w < words; ++w) {
+  for (std::uint32_t w = 0; w < words; ++w) {
     std::uint64_t free_bits = ~alloc_bits[w] & valid_mask(w, slots);
     if (free_bits != 0) {
       free_index = w * 64;
       if (free_index > zeroed_from) zeroed_from = free_index;
       free_cache = free_bits;
+      alloc_bits[w] |= free_bits;  // claimed
       return true;
     }
   }

@@ -3,16 +3,25 @@
 //
 // A small-object span holds slots of one size class. Its side tables:
 //  - alloc bits: bit i set <=> slot i holds an allocated object (live, or dead
-//    but not yet swept);
+//    but not yet swept), or is a free slot the free cache holds (see below);
 //  - mark bits: set by a collector's marker; sweeping makes them the new
 //    alloc bits and clears the other table (the two tables swap, Go style);
-//  - the free cache: the complement of the alloc-bit word holding
-//    `free_index`, shifted so bit 0 is slot `free_index`. Allocation takes its
-//    lowest set bit (count trailing zeros); an empty cache sends allocation
-//    to the slow path, which reloads it from the next word with a free slot.
-// Invariants: alloc_count == popcount(alloc bits); slots below free_index in
-// the current word are never handed out from the cache; bits past `slots`
-// are never set in the free cache.
+//  - the free cache: free slots of one alloc-bit word, the word whose first
+//    slot is `free_index` (bit b is slot free_index + b). Allocation takes
+//    its lowest set bit (count trailing zeros) and clears it, so the fast
+//    path writes one word of the span record; an empty cache sends
+//    allocation to the slow path, which reloads it from the first word with
+//    a free slot. Loading the cache claims its slots: their alloc bits are set then, not
+//    one by one as allocation hands them out (one store per word instead of
+//    a read-modify-write per object), and a slot freed back into the cache
+//    keeps its bit. So the alloc bits overstate by the cache, and whoever
+//    asks which slots hold objects asks is_allocated / allocated_word, which
+//    take the cache out; drop_cache gives the claimed slots back before
+//    anything rewrites the bitmaps wholesale (sweeping).
+// Invariants: free_index is a multiple of 64 (or `slots` when no word has a
+// free slot, and then the cache is empty); the cache's bits are a subset of
+// its word's alloc bits; alloc_count == popcount(allocated words); bits past
+// `slots` are never set in the free cache.
 //
 // A large span holds one object in slot 0 and uses bit 0 of the tables.
 // Pointer-free ("noscan") objects live in spans of their own that the marker
@@ -125,8 +134,9 @@ struct Span {
   // current span for the class (null: none), to take back when it reopens.
   ScopeSpans* parked_by = nullptr;
   // Slots from here up hold no old data but for those of the cache word
-  // now loaded below free_index: refill_cache raises it to the start of
-  // each word it loads (scope spans clear [0, that) in bulk when pooled).
+  // now loaded that the cache has handed out: refill_cache raises it to the
+  // start of each word it loads (scope spans clear [0, that) in bulk when
+  // pooled).
   std::uint32_t zeroed_from = 0;
   // The owner's young-span period that listed this span (SpanCache::
   // track_young_spans; 0: none).
@@ -168,7 +178,16 @@ struct Span {
     return q < slots ? static_cast<std::uint32_t>(q) : slots;
   }
 
-  bool is_allocated(std::uint32_t i) const { return (alloc_bits[i >> 6] >> (i & 63)) & 1; }
+  // The slots of alloc-bit word w that hold objects (the alloc bits less
+  // the free cache's claimed slots).
+  std::uint64_t allocated_word(std::uint32_t w) const { return alloc_bits[w] & ~cached_in_word(w); }
+  // The free cache as a mask over word w (0 unless it is the cache's word).
+  std::uint64_t cached_in_word(std::uint32_t w) const { return (free_index >> 6) == w ? free_cache : 0; }
+  bool is_allocated(std::uint32_t i) const {
+    std::uint32_t d = i - free_index;  // wraps for a slot below the cache's word
+    bool cached = d < 64 && ((free_cache >> d) & 1) != 0;
+    return ((alloc_bits[i >> 6] >> (i & 63)) & 1) != 0 && !cached;
+  }
   bool is_marked(std::uint32_t i) const { return (mark_bits[i >> 6] >> (i & 63)) & 1; }
   void set_mark(std::uint32_t i) { mark_bits[i >> 6] |= std::uint64_t{1} << (i & 63); }
   void clear_mark(std::uint32_t i) { mark_bits[i >> 6] &= ~(std::uint64_t{1} << (i & 63)); }
@@ -195,45 +214,42 @@ struct Span {
     if (MOSS_UNLIKELY(cache == 0)) return nullptr;
     unsigned bit = static_cast<unsigned>(__builtin_ctzll(cache));
     std::uint32_t i = free_index + bit;
-    free_cache = (cache >> bit) >> 1;
-    free_index = i + 1;
-    alloc_bits[i >> 6] |= std::uint64_t{1} << (i & 63);
-    ++alloc_count;
+    free_cache = cache & (cache - 1);
+    ++alloc_count;  // its alloc bit was set when the cache was loaded
     index_out = i;
     return payload(i);
   }
 
-  // Reloads the free cache from the next alloc-bit word (at or after
-  // free_index) that has a free slot. Returns false if none is left.
+  // Loads the (empty) free cache from the first alloc-bit word that has a
+  // free slot, claiming its free slots. Returns false if none is left.
   bool refill_cache();
-  // Rewinds to the first slot and reloads the cache (after frees behind
-  // free_index).
-  bool rewind_cache() {
-    free_index = 0;
+  // Gives the cache's claimed slots back to the alloc bits and empties it.
+  void drop_cache() {
+    if (free_cache != 0) alloc_bits[free_index >> 6] &= ~free_cache;
     free_cache = 0;
+  }
+  // Drops the cache and loads it again (after frees outside its word).
+  bool rewind_cache() {
+    drop_cache();
     return refill_cache();
   }
   // Prepares a fresh in-use span: tables cleared, cache loaded.
   void init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count, bool pointer_free);
-  // Frees slot i (explicit free): clears both bits and makes the slot
-  // available to the free cache when that is cheap: the slot just handed
-  // out goes back in front of the cache (last freed, first reused), and a
-  // slot ahead of free_index in the cached word is added to it. Others wait
-  // for the cache's rewind.
+  // Frees slot i (explicit free): clears its mark bit, and a slot of the
+  // cache's word goes back into the cache, keeping its alloc bit as the
+  // cache's claim (so the slot just handed out is the next handed out:
+  // last freed, first reused). Any other slot's alloc bit is cleared, and
+  // it waits for the cache's rewind.
   MOSS_INLINE void release_slot(std::uint32_t i) {
     std::uint64_t bit = std::uint64_t{1} << (i & 63);
-    MOSS_ASSERT(alloc_bits[i >> 6] & bit);
-    alloc_bits[i >> 6] &= ~bit;
+    MOSS_ASSERT(is_allocated(i));
     mark_bits[i >> 6] &= ~bit;
     --alloc_count;
     needs_zero = true;
-    if (i + 1 == free_index && (free_index & 63) != 0) {
-      // The cache covers [free_index, word end): one more slot in front of
-      // it still fits in the word.
-      free_index = i;
-      free_cache = (free_cache << 1) | 1;
-    } else if (i >= free_index && (i >> 6) == (free_index >> 6) && free_index < slots) {
-      free_cache |= std::uint64_t{1} << (i - free_index);
+    if ((i >> 6) == (free_index >> 6) && free_index < slots) {
+      free_cache |= bit;
+    } else {
+      alloc_bits[i >> 6] &= ~bit;
     }
   }
 

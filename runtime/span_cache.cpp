@@ -177,7 +177,7 @@ void SpanCache::restart_young_spans() {
 }
 
 void SpanCache::free_slots(Span* s, std::uint32_t w, std::uint64_t dead) {
-  MOSS_ASSERT((s->alloc_bits[w] & dead) == dead);
+  MOSS_ASSERT((s->allocated_word(w) & dead) == dead);
   auto n = static_cast<std::uint32_t>(__builtin_popcountll(dead));
   std::size_t bytes = s->slot_size - kHeaderSize;
   if constexpr (kPoisoning) {
@@ -307,7 +307,7 @@ void SpanCache::release_scope_span_slow(Span* s, Span** entry, ScopeSpans& recor
 #if MOSS_DEBUG || MOSS_ASAN
   std::size_t bytes = s->slot_size - kHeaderSize;
   for (std::uint32_t w = 0; w < (s->slots + 63) / 64; ++w) {
-    for (std::uint64_t bits = s->alloc_bits[w]; bits != 0; bits &= bits - 1) {
+    for (std::uint64_t bits = s->allocated_word(w); bits != 0; bits &= bits - 1) {
       void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
       header_of(p)->type = TypeRegistry::kNoType;
       poison_memory(p, bytes);
@@ -336,9 +336,7 @@ void SpanCache::adopt_scope_span(Span* s, ScopeSpans& record) {
     push(large_, s, kLarge);
     return;
   }
-  s->free_index = 0;
-  s->free_cache = 0;
-  bool room = s->refill_cache();
+  bool room = s->rewind_cache();
   push(room ? partial_[s->size_class][s->noscan] : full_[s->size_class][s->noscan], s, room ? kPartial : kFull);
 }
 
@@ -534,6 +532,7 @@ bool SpanCache::passed_busy(SpanList& unswept, Span* s) {
 
 std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
   const std::size_t first_found = finalize.size();
+  s->drop_cache();  // from here on the alloc bits are exact
   std::uint32_t words = (s->slots + 63) / 64;
   std::size_t bytes = s->slot_size - kHeaderSize;
   std::uint64_t freed = 0;
@@ -588,8 +587,6 @@ std::uint64_t SpanCache::sweep_bits(Span* s, std::vector<void*>& finalize) {
   for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s->alloc_bits[w]));
   s->alloc_count = count;
   if (freed != 0) s->needs_zero = true;
-  s->free_index = 0;
-  s->free_cache = 0;
   if (count != 0) s->refill_cache();
   return freed;
 }
@@ -653,24 +650,22 @@ const char* SpanCache::verify() const {
     else if (s.state == SpanState::free) problem = "a free span is in a heap's lists";
     std::uint32_t count = 0;
     std::uint32_t words = (s.slots + 63) / 64;
-    for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s.alloc_bits[w]));
+    for (std::uint32_t w = 0; w < words; ++w) count += static_cast<std::uint32_t>(__builtin_popcountll(s.allocated_word(w)));
     if (problem == nullptr && count != s.alloc_count) problem = "a span's alloc count disagrees with its alloc bits";
     if (problem == nullptr && !allocate_black_ && s.swept_epoch == epoch_) {
       for (std::uint32_t w = 0; w < words; ++w) {
         if (!sticky_marks_ && s.mark_bits[w] != 0) problem = "a swept span has mark bits set outside marking";
-        if (sticky_marks_ && (s.mark_bits[w] & ~s.alloc_bits[w]) != 0) problem = "a swept span marks a free slot";
+        if (sticky_marks_ && (s.mark_bits[w] & ~s.allocated_word(w)) != 0) problem = "a swept span marks a free slot";
       }
     }
     if (problem == nullptr) {
-      // Every bit the free cache offers is a free slot.
-      for (unsigned b = 0; b < 64; ++b) {
-        if ((s.free_cache >> b) & 1) {
-          std::uint32_t i = s.free_index + b;
-          if (i >= s.slots || s.is_allocated(i)) {
-            problem = "a span's free cache offers an allocated or missing slot";
-            break;
-          }
-        }
+      // Every bit the free cache offers is a slot of its word that the
+      // cache has claimed in the alloc bits (so no object holds it).
+      std::uint32_t w = s.free_index >> 6;
+      std::uint64_t cached = s.free_cache;
+      if (cached != 0 && ((s.free_index & 63) != 0 || w >= words || (cached & ~s.alloc_bits[w]) != 0 ||
+                          (w + 1 == words && s.slots % 64 != 0 && (cached >> (s.slots % 64)) != 0))) {
+        problem = "a span's free cache offers a missing slot or one it has not claimed";
       }
     }
   });

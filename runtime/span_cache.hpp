@@ -526,10 +526,13 @@ class SpanCache {
     // Clear, at once, every slot that may hold old data, so the next
     // scope's allocations from this span clear nothing: the slots of
     // earlier cache words (below zeroed_from) and, in the current word,
-    // those handed out (below free_index), or the whole word if a slot was
-    // freed back into the cache (needs_zero says so).
+    // those handed out (below the cache's lowest slot: without frees, the
+    // cache hands out its word's slots in order), or the whole word if a
+    // slot was freed (needs_zero says so).
     std::uint32_t word_end = std::min(s->slots, (s->free_index / 64 + 1) * 64);
-    std::uint32_t dirty = std::max(s->zeroed_from, s->needs_zero ? word_end : s->free_index);
+    std::uint32_t handed_out =
+        s->free_cache != 0 ? s->free_index + static_cast<std::uint32_t>(__builtin_ctzll(s->free_cache)) : word_end;
+    std::uint32_t dirty = std::max(s->zeroed_from, s->needs_zero ? word_end : handed_out);
     std::memset(s->first_slot(), 0, std::size_t{std::min(dirty, s->slots)} * s->slot_size);
     s->needs_zero = false;
     s->zeroed_from = 0;
@@ -537,8 +540,8 @@ class SpanCache {
     std::memset(s->bits_a, 0, sizeof s->bits_a);  // both tables, whole: a few inline stores
     std::memset(s->bits_b, 0, sizeof s->bits_b);
     s->alloc_count = 0;
-    s->free_index = 0;  // the cache: the first word, all free
-    s->free_cache = s->slots >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << s->slots) - 1;
+    s->free_cache = 0;
+    s->rewind_cache();  // the cache: the first word, all free
     s->has_finalizable = false;
     s->parked_by = parker;
     push(scope_pool_[s->size_class][s->noscan], s, kScopePool);

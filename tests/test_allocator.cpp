@@ -164,6 +164,54 @@ TEST_CASE("find_object resolves exact and interior pointers and rejects everythi
   CHECK(heap.find_object(large + 150000) == nullptr);
 }
 
+TEST_CASE("free slots the allocation cache holds are not objects to lookups, frees or collections") {
+  // A span's free cache claims the free slots of one bitmap word at a
+  // time; those slots must still read as free everywhere.
+  for (moss::Collector collector : {moss::Collector::mark_sweep, moss::Collector::refcount}) {
+    CAPTURE(static_cast<int>(collector));
+    moss::HeapOptions options = manual();
+    options.collector = collector;
+    moss::Heap heap(options);
+    auto* a = static_cast<char*>(heap.allocate(leaf_type(), 100));
+    auto* b = static_cast<char*>(heap.allocate(leaf_type(), 100));
+    auto* c = static_cast<char*>(heap.allocate(leaf_type(), 100));
+    std::ptrdiff_t stride = b - a;
+    REQUIRE(stride > 0);
+    REQUIRE(c - b == stride);  // a fresh span hands out its slots in order
+    char* next = c + stride;   // free, in the cache's word
+    CHECK(heap.find_object(next) == nullptr);
+    CHECK(heap.find_object(next + 8) == nullptr);
+    CHECK_THROWS_AS(heap.free(next), moss::UsageError);
+    // A stack word pointing at it keeps nothing alive through a collection.
+    char* volatile on_stack = next;
+    heap.collect();
+    CHECK(heap.find_object(on_stack) == nullptr);
+    CHECK(heap.stats().live_objects == 3);
+    heap.verify();
+    // It is the next slot handed out, and then an object like any other.
+    auto* d = static_cast<char*>(heap.allocate(leaf_type(), 100));
+    CHECK(d == next);
+    CHECK(heap.find_object(d + 8) == d);
+    // A slot freed into the cache's word is free again at once, and reused.
+    std::memset(b, 7, 100);
+    heap.free(b);
+    CHECK(heap.find_object(b) == nullptr);
+    CHECK_THROWS_AS(heap.free(b), moss::UsageError);
+    heap.verify();
+    auto* e = static_cast<char*>(heap.allocate(leaf_type(), 100));
+    CHECK(e == b);
+    CHECK(std::all_of(e, e + 100, [](char x) { return x == 0; }));
+    moss::HeapStats st = heap.stats();
+    CHECK(st.allocated_objects - st.freed_objects == 4);
+    heap.verify();
+    for (char* p : {a, c, d, e}) heap.free(p);
+    st = heap.stats();
+    CHECK(st.allocated_objects == 5);
+    CHECK(st.freed_objects == 5);
+    heap.verify();
+  }
+}
+
 TEST_CASE("a heap that never allocated answers lookups and rejects frees") {
   // Lookups and frees go to the page heap without a creation path, so the
   // heap itself must have made sure it exists.

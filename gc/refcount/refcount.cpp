@@ -54,7 +54,7 @@ template <class F>
 void for_each_unmarked(Span* s, F&& f) {
   std::uint32_t words = (s->slots + 63) / 64;
   for (std::uint32_t w = 0; w < words; ++w) {
-    for (std::uint64_t bits = s->alloc_bits[w] & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
+    for (std::uint64_t bits = s->allocated_word(w) & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
       std::uint32_t i = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
       f(s, i, s->payload(i));
     }
@@ -775,7 +775,7 @@ void RefCount::promote_nursery() {
     std::uint64_t freed_before = freed;
     for (std::uint32_t w = 0; w < words; ++w) {
       std::uint64_t dead = 0;
-      for (std::uint64_t bits = s->alloc_bits[w] & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
+      for (std::uint64_t bits = s->allocated_word(w) & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
         unsigned b = static_cast<unsigned>(__builtin_ctzll(bits));
         void* p = s->payload(w * 64 + b);
         std::uint32_t st = state(p);
