@@ -11,10 +11,12 @@
 //  2. Allocation (allocate_local, inline): SpanCache::allocate_scoped takes a
 //     slot from the scope's own current span for the class (the same
 //     take_from_cache as the heap's fast path); the header gets kLocalBit
-//     and the site id. No collector hook runs: a local object is none of the
-//     collector's business until it escapes (refcount does not log it in its
-//     ZCT; mark-sweep marks and traces it like any object, since it may
-//     hold the only references to heap objects, but never sweeps it).
+//     and the site id (and the collector's birth state). No collector hook
+//     runs: a local object is none of the collector's business until it
+//     escapes, but for its references, which keep heap objects alive as a
+//     stack frame's would (refcount counts none of them and scans the open
+//     scopes' objects with the stacks; mark-sweep marks and traces a local
+//     object like any object, but never sweeps it).
 //  3. Escapes (escape): kLocalBit and the site are cleared, the span's
 //     escape count goes up, the collector hears of it (on_escape), and the
 //     scope-local objects the object reaches are escaped the same way, from
@@ -34,16 +36,17 @@
 //        read-modify-write on every outermost open and close cost tiny
 //        scopes a third of their time);
 //     d. each span of the scope is disposed of: a span with no escaped
-//        object, no finalizable object and (under refcount) no counts to
-//        give back is released wholesale (kept for the next scope or given
+//        object, no finalizable object and (under refcount) no weak slots
+//        to forget is released wholesale (kept for the next scope or given
 //        back); otherwise each still-local object is reclaimed one by one
-//        (refcount's explicit-free path decrements its children and clears
-//        weak slots, then its finalizer runs) and the span, holding only
-//        escaped objects now, joins the heap's ordinary lists.
+//        (refcount's explicit-free path forgets its weak slots, then its
+//        finalizer runs) and the span, holding only escaped objects now,
+//        joins the heap's ordinary lists.
 //     The cost is in proportion to the scope's spans and objects; nothing
 //     else in the heap is looked at, and nothing that escaped is freed.
 //  A scope closed out of order, or abandoned when the heap dies, has all its
 //  objects escaped and its spans handed to the heap (abandon_scope).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -117,6 +120,7 @@ void HeapImpl::escape(void* object) {
   escape_work_.push_back(object);
   if (!outermost) return;
   EscapeVisitor visitor(cache_, escape_work_);
+  std::uint32_t outermost_depth = ~0u;
   while (!escape_work_.empty()) {
     void* p = escape_work_.back();
     escape_work_.pop_back();
@@ -125,13 +129,22 @@ void HeapImpl::escape(void* object) {
     std::uint32_t site = (h->gc_state & kSiteMask) >> kSiteShift;
     h->gc_state &= ~(kLocalBit | kSiteMask);
     ++local_escaped;
-    ++cache_.span_of(p)->escaped;
+    Span* s = cache_.span_of(p);
+    ++s->escaped;
+    outermost_depth = std::min(outermost_depth, s->scope_depth);
     if (site != 0) note_site_escape(site);
     collector_->on_escape(p);
     if ((TypeRegistry::flags(h->type) & type_leaf) == 0) {
       const TypeInfo& ti = TypeRegistry::get(h->type);
       if (ti.trace != nullptr) ti.trace(p, visitor);
     }
+  }
+  note_escapes_from(outermost_depth);
+}
+
+void HeapImpl::note_escapes_from(std::uint32_t depth) {
+  for (ScopeSpans* scope : open_scopes_) {
+    if (scope->depth >= depth) scope->scan_all = true;
   }
 }
 
@@ -204,6 +217,7 @@ void HeapImpl::abandon_scope(ScopeSpans* scope) {
   SpanList spans;
   spans.splice(spans.end(), scope->spans);  // (not swap: 16-byte loads of the just-written list head stall)
   release_scope_record(scope);
+  note_escapes_from(scope->depth);  // (inner scopes may refer to its objects)
   while (!spans.empty()) {
     Span* s = &spans.front();
     spans.pop_front();
@@ -315,12 +329,13 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
     ~Closing() { depth = 0; }
   } closing{closing_scope_depth_};
   closing_scope_depth_ = depth;
+  const bool hook = free_hook_ && collector_->local_free_hook_wanted();
   while (!spans.empty()) {
     Span* s = &spans.front();
     spans.pop_front();
     s->list = kNoList;
     std::size_t bytes = s->slot_size - kHeaderSize;
-    if (s->escaped == 0 && !s->has_finalizable && !free_hook_) {
+    if (s->escaped == 0 && !s->has_finalizable && !hook) {
       reclaimed += s->alloc_count;
       reclaimed_bytes += std::uint64_t{s->alloc_count} * bytes;
       cache_.release_scope_span(s, *scope);
@@ -333,7 +348,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
         void* p = s->payload(i);
         ObjectHeader* h = header_of(p);
         if ((h->gc_state & kLocalBit) == 0) continue;  // escaped: stays
-        if (free_hook_) collector_->before_explicit_free(p);
+        if (hook) collector_->before_explicit_free(p);
         if (finalizer_pending(p)) {
           finalize(p);
           // A finalizer that made the object escape (against the rules)

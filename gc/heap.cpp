@@ -69,7 +69,9 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     std::uint32_t i = span->index_of(slot);
     if (i < span->slots) {
       holder = span->payload(i);
-      if (collector_barrier == &CollectorBase::write_barrier &&
+      // (A scope span's holder goes to the collector: refcount notes what
+      // its objects refer to, Span::refers_out.)
+      if (collector_barrier == &CollectorBase::write_barrier && span->scope_depth == 0 &&
           (header_of(holder)->gc_state & collector.plain_holder_bits()) != 0) {
         *slot = value;
         return;

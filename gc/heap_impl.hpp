@@ -139,7 +139,7 @@ class HeapImpl final : public SpanCacheOwner {
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
         h->type = type;
-        h->gc_state = kLocalBit | (site << kSiteShift);
+        h->gc_state = kLocalBit | (site << kSiteShift) | birth_state_;
         ++local_objects;
         if (MOSS_UNLIKELY(local_hooks_on_)) return hooked_local_allocation(p, bytes, clear);
         if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
@@ -158,7 +158,7 @@ class HeapImpl final : public SpanCacheOwner {
                   : cache_.allocate_large_scoped(scope, bytes, noscan, finalizable);
     ObjectHeader* h = header_of(p);
     h->type = type;
-    h->gc_state = kLocalBit | (site << kSiteShift);
+    h->gc_state = kLocalBit | (site << kSiteShift) | birth_state_;
     ++local_objects;
     if (MOSS_UNLIKELY(local_hooks_on_)) local_allocation_hooks(p, bytes);
     return p;
@@ -171,6 +171,26 @@ class HeapImpl final : public SpanCacheOwner {
   // is unwinding the stack.
   MOSS_INLINE void close_scope(ScopeSpans* scope, const void* scope_object);
   bool scopes_open() const { return !open_scopes_.empty(); }
+  // Calls f(object, payload bytes) for every scope-local object (one that has not escaped)
+  // of the open scopes that may hold a reference to a heap object: those
+  // of spans a heap object was stored into (Span::refers_out), and every
+  // one of a scope open when an object of its depth or an outer one
+  // escaped (ScopeSpans::scan_all). Pointer-free spans are skipped.
+  template <class F>
+  void for_each_local_referring_out(F&& f) const {
+    for (const ScopeSpans* scope : open_scopes_) {
+      for (const Span& s : scope->spans) {
+        if (s.noscan || !(scope->scan_all || s.refers_out)) continue;
+        std::uint32_t words = (s.slots + 63) / 64;
+        for (std::uint32_t w = 0; w < words; ++w) {
+          for (std::uint64_t bits = s.allocated_word(w); bits != 0; bits &= bits - 1) {
+            void* p = s.payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
+            if ((header_of(p)->gc_state & kLocalBit) != 0) f(p, SpanCache::payload_size(&s));
+          }
+        }
+      }
+    }
+  }
   // While a closing scope's objects are handed to the collector one by one
   // (before_explicit_free): whether `object`, a live object of this heap,
   // is one of them, still to come. A collector need not account for a
@@ -182,6 +202,9 @@ class HeapImpl final : public SpanCacheOwner {
   // Makes a scope-local object, and the scope-local objects it reaches,
   // ordinary heap objects. `object` is a live object start of this heap.
   void escape(void* object);
+  // Objects of scope depth `depth` (or deeper) escaped: the open scopes at
+  // that depth or deeper may refer to heap objects now (ScopeSpans::scan_all).
+  void note_escapes_from(std::uint32_t depth);
   MOSS_INLINE void escape_if_local(void* object) {
     if (object != nullptr && (header_of(object)->gc_state & kLocalBit) != 0) escape(object);
   }

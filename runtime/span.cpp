@@ -51,6 +51,7 @@ void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_byte
   scope_depth = 0;
   escaped = 0;
   has_finalizable = false;
+  refers_out = false;
   young_period = 0;
   std::memset(bits_a, 0, sizeof bits_a);
   std::memset(bits_b, 0, sizeof bits_b);

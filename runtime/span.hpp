@@ -130,6 +130,10 @@ struct Span {
   std::uint32_t scope_depth = 0;
   std::uint32_t escaped = 0;
   bool has_finalizable = false;
+  // A scope span: a heap object (not a local one of an open scope) may
+  // have been stored into one of its objects (refcount traces such spans
+  // with the stacks; gc/refcount/refcount.hpp).
+  bool refers_out = false;
   // A span in the scope pool that a closed scope record still names as its
   // current span for the class (null: none), to take back when it reopens.
   ScopeSpans* parked_by = nullptr;

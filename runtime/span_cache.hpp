@@ -138,6 +138,7 @@ class SpanCache {
       }
     }
     scope.depth = depth;
+    scope.scan_all = false;
     // Take back the spans parked for this record; forget any other entry.
     for (std::size_t w = 0; w < std::size(scope.touched); ++w) {
       for (std::uint64_t bits = scope.touched[w]; bits != 0; bits &= bits - 1) {
@@ -551,6 +552,7 @@ class SpanCache {
     s->swept_epoch = epoch_;
     s->scope_depth = scope.depth;
     s->escaped = 0;
+    s->refers_out = false;
     s->list = kScope;
     scope.spans.push_back(*s);
   }

@@ -10,6 +10,7 @@
 #include "gc/heap_impl.hpp"
 #include "gc/roots.hpp"
 #include "moss/member.hpp"
+#include "runtime/barrier.hpp"
 
 namespace moss::detail {
 
@@ -114,14 +115,28 @@ class RefCount final : public CollectorBase {
   }
   void before_explicit_free(void* object) override;
   bool explicit_free_hook_wanted() const override { return true; }
-  // A local object was never logged; as a heap object it must be.
+  // A local object's slots were not counted (it is scanned like a stack
+  // frame while it is local: scan_external): as a heap object it counts
+  // them now, like a survivor of a nursery pass, and it is logged in the
+  // ZCT if nothing counts it, or if it may close a cycle (an escaped cycle
+  // may have no reference from the heap at all: the reconciliation makes a
+  // candidate of an entry with a count).
   void on_escape(void* object) override {
     if (shut_down_) return;
-    std::uint32_t s = state(object);
-    if (count_of(s) == 0 && (s & kDying) == 0) push_zct(object);
+    std::uint32_t& s = state(object);
+    if ((s & kYoung) != 0) {
+      s &= ~kYoung;
+      set_counted(object, true);
+      for_children(object, [this](void* c) { increment(c); });
+    }
+    if ((s & kDying) == 0 && (count_of(s) == 0 || cyclic(object))) push_zct(object);
   }
-  // Dead objects waiting for the next batch may be scope-local: free them
-  // now, before the scope frees their memory under the dead list.
+  // Without weak slots to forget, a closing scope's local objects need
+  // nothing from this collector (their slots count nothing).
+  bool local_free_hook_wanted() const override { return !weak_by_target_.empty(); }
+  // Dead objects waiting for the next batch are freed before a scope
+  // disposes of its spans. (They are heap objects, local objects never die
+  // by counting, but one that escaped from the scope lies in its spans.)
   void before_local_reclaim() override {
     if (busy_ || shut_down_ || dead_.empty()) return;
     busy_ = true;
@@ -441,6 +456,12 @@ void RefCount::write_barrier(void* holder, void** slot, void* value) {
   // A young holder's slots are counted only if it survives a nursery pass
   // (which counts what they hold then); a dying one's never again.
   if (holder != nullptr && (state(holder) & (kDying | kYoung)) != 0) {
+    // A local holder's span is traced with the stacks once it may refer
+    // to a heap object (a value that is not a local object).
+    bool local_value = may_be_scope_local(value) && is_scope_local(value);
+    if ((state(holder) & kLocalBit) != 0 && value != nullptr && !local_value) {
+      heap_.cache().span_of(holder)->refers_out = true;
+    }
     *slot = value;
     return;
   }
@@ -490,6 +511,7 @@ void RefCount::before_explicit_free(void* object) {
   state(object) |= kDying;
   unbuffer(object);
   clear_weak_targets(object);
+  if ((state(object) & kYoung) != 0 && weak_by_target_.empty()) return;  // nothing counted, no weak slot
   weak_scratch_.clear();
   std::vector<void*>& children = explicit_children_;
   children.clear();
@@ -545,6 +567,14 @@ void RefCount::scan_external() {
   visit_stacks(heap_, m);
   for (const RootCallbackEntry& e : heap_.root_callbacks()) e.callback(m, e.context);
   for (const RootRangeEntry& e : heap_.root_ranges()) m.visit_conservative(e.begin, e.end);
+  // Scope-local objects count none of their references: like stack
+  // frames, they are scanned (precisely) instead, and paced the same way.
+  heap_.for_each_local_referring_out([this](void* p, std::size_t bytes) {
+    last_scan_words_ += bytes / 8;
+    for_children(p, [this](void* c) {
+      if ((state(c) & kLocalBit) == 0) note_external(c);  // (local objects are not counting's to free)
+    });
+  });
   words_scanned_ += last_scan_words_;
   objects_at_scan_ = heap_.cache().allocated_objects();
 }
@@ -1105,7 +1135,10 @@ void RefCount::backup_trace() {
   std::vector<void*> garbage;
   heap_.cache().for_each_span([&garbage](const Span& s) {
     for (std::uint32_t i = 0; i < s.slots; ++i) {
-      if (s.is_allocated(i) && !externally_marked(s.payload(i))) garbage.push_back(s.payload(i));
+      if (!s.is_allocated(i)) continue;
+      void* p = s.payload(i);
+      // (A scope-local object is its scope's to free.)
+      if (!externally_marked(p) && (header_of(p)->gc_state & kLocalBit) == 0) garbage.push_back(p);
     }
   });
   for (void* g : garbage) {

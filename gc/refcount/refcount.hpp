@@ -33,8 +33,17 @@
 // and those cost no barrier work, no decrement and no ZCT entry. An object
 // with a finalizer survives its first pass whatever refers to it (and if
 // nothing does, the ZCT finds it dead right after), so that the
-// resurrection rule below only ever meets counted objects; scope-local
-// objects are counted from birth, and join the ZCT when they escape.
+// resurrection rule below only ever meets counted objects.
+//
+// Scope-local objects (moss/local_scope.hpp) are born young too, and stay
+// so while they are local: no nursery pass looks at them (scope spans are
+// never young spans), stores into them count nothing, and their memory
+// goes when their scope closes, without a decrement. What they refer to is
+// kept alive the way a stack frame's references are: every reconciliation
+// traces the open scopes' local objects with the stack scan (step 1
+// below). An object that escapes becomes an ordinary heap object: its
+// slots are counted then (each child gets an increment), and it joins the
+// ZCT if nothing counts it (or if it may close a cycle).
 //
 // Pauses. Each allocation slow path does at most one bounded piece of work
 // in one pause: a reconciliation, a batch of frees left over from one, or a
@@ -46,7 +55,8 @@
 //
 // Reconciliation (triggered from the allocation slow path when the ZCT or
 // the bytes allocated since the last one pass a threshold, and by collect()):
-//  1. The stacks, root callbacks and root ranges are scanned (collect()
+//  1. The stacks, root callbacks and root ranges are scanned, and the
+//     open scopes' local objects traced (collect()
 //     scans once for all its phases, so the collector's own registers and
 //     locals never pose as references); every object they refer to gets
 //     the external bit in its header. The bits stay valid after the pause

@@ -135,7 +135,7 @@ struct HeapStats {
   std::uint64_t rc_increments = 0, rc_decrements = 0;
   std::uint64_t rc_freed_promptly = 0;  // freed by reconciliation
   std::uint64_t rc_freed_by_cycles = 0; // freed by the cycle collector
-  std::uint64_t rc_stack_words_scanned = 0;  // words of stacks and root ranges scanned for external references
+  std::uint64_t rc_stack_words_scanned = 0;  // words of stacks, root ranges and local objects scanned for external references
   std::uint64_t cycle_collections = 0;
   // Escape-aware allocation.
   std::uint64_t local_objects = 0;      // allocated into a LocalScope

@@ -42,6 +42,11 @@ struct ScopeSpans : ScopeHook {
   SpanList spans;
   std::uint64_t touched[(kEntries + 63) / 64] = {};
   std::uint32_t depth = 0;
+  // An object of this scope's depth or an outer one escaped while the
+  // scope was open: any of its objects may refer to that heap object now
+  // (a refcount heap traces all of its spans with the stacks, not only
+  // those with Span::refers_out).
+  bool scan_all = false;
 
   void touch(std::size_t cls, bool noscan) {
     std::size_t e = cls * 2 + (noscan ? 1 : 0);
