@@ -320,15 +320,9 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
   collector_->before_local_reclaim();
   SpanList spans;
   spans.splice(spans.end(), scope->spans);  // (not swap: 16-byte loads of the just-written list head stall)
-  const std::uint32_t depth = scope->depth;
   release_scope_record(scope);
 
   std::uint64_t reclaimed = 0, reclaimed_bytes = 0;
-  struct Closing {
-    std::uint32_t& depth;
-    ~Closing() { depth = 0; }
-  } closing{closing_scope_depth_};
-  closing_scope_depth_ = depth;
   const bool hook = free_hook_ && collector_->local_free_hook_wanted();
   while (!spans.empty()) {
     Span* s = &spans.front();

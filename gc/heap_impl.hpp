@@ -191,14 +191,6 @@ class HeapImpl final : public SpanCacheOwner {
       }
     }
   }
-  // While a closing scope's objects are handed to the collector one by one
-  // (before_explicit_free): whether `object`, a live object of this heap,
-  // is one of them, still to come. A collector need not account for a
-  // reference into what is being reclaimed with its holder.
-  bool dies_with_closing_scope(const void* object) const {
-    return closing_scope_depth_ != 0 && (header_of(object)->gc_state & kLocalBit) != 0 &&
-           cache_.span_of(object)->scope_depth == closing_scope_depth_;
-  }
   // Makes a scope-local object, and the scope-local objects it reaches,
   // ordinary heap objects. `object` is a live object start of this heap.
   void escape(void* object);
@@ -353,7 +345,6 @@ class HeapImpl final : public SpanCacheOwner {
   bool new_object_hook_ = false;
   std::uint32_t birth_state_ = 0;  // CollectorBase::birth_state
   bool free_hook_ = false;
-  std::uint32_t closing_scope_depth_ = 0;  // see dies_with_closing_scope()
   bool in_finalizers_ = false;
   unsigned finalizer_depth_ = 0;
   bool verify_collections_ = false;

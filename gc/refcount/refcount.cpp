@@ -521,10 +521,10 @@ void RefCount::before_explicit_free(void* object) {
   }
   if ((state(object) & kYoung) != 0) return;  // its slots were never counted
   set_counted(object, false);
+  // (A counted object refers to no scope-local one: a local value stored
+  // into it escapes.)
   for (void* c : children) {
-    // A child reclaimed with its holder by a closing scope gets no
-    // decrement: it would only enter the zero-count table to be freed under it.
-    if (c != object && !heap_.dies_with_closing_scope(c)) decrement(c);
+    if (c != object) decrement(c);
   }
 }
 

@@ -45,13 +45,16 @@
 // objects and of null cost what they cost with no scope open.
 //
 // Which collector gains: under mark-sweep a scope's objects never cost a
-// collection, and binary trees checked in scopes take 40% less time than
-// on the heap. Under refcount a scope-local object's slots are counted like
-// an old object's (every store into it takes the barrier's slow path, so
-// that an object that escapes has exact counts), while a heap object's
-// young stores are plain and its young death free: there, scopes save
-// memory and collections, not time (binary trees in scopes run a quarter
-// slower than on the heap; see bench/RESULTS.md).
+// collection, and binary trees checked in scopes take 30-40% less time
+// than on the heap. Under refcount a scope-local object counts nothing
+// while it is local (stores into it still take the barrier's slow path,
+// which notes whether a heap object was stored), and the heap objects it
+// refers to are kept alive the way a stack frame's are: each
+// reconciliation traces the scopes' objects that may hold one. An object
+// that escapes counts its references then. Binary trees in scopes run
+// about a quarter faster than on the heap under refcount; a program whose
+// scopes hold many references to heap objects pays for tracing them at
+// each reconciliation (see bench/RESULTS.md).
 //
 // THE CONTRACT. A raw pointer to a scope-local object held on the stack (or
 // in a register, or anywhere moss does not scan) must not be used after the
