@@ -99,6 +99,10 @@ class CollectorBase {
   // barrier's slow path finds it (from the span it already looked up) for
   // a Member's store, tests these bits, and passes it to write_barrier.
   std::uint32_t plain_holder_bits() const { return plain_holder_bits_; }
+  // Whether a store of a scope-local value into a scope-local object that
+  // it cannot escape from is a plain store for this collector (refcount:
+  // local objects count nothing; mark-sweep: not while it marks).
+  bool plain_local_stores() const { return plain_local_stores_; }
 
  protected:
   // Tells the page heap how large this heap is expected to grow (mark-
@@ -113,6 +117,7 @@ class CollectorBase {
 
   HeapImpl& heap_;
   std::uint32_t plain_holder_bits_ = 0;
+  bool plain_local_stores_ = false;
 
  private:
   std::uint64_t reported_goal_ = 0;

@@ -53,9 +53,18 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   // The holder: escape checks need it, and so does a collector that asks
   // (refcount); either finds it in the span already looked up.
   void* holder = nullptr;
-  if (local && !heap->store_stays_in_scope(slot, value)) {
-    holder = heap->cache().find_object(slot);
-    heap->escape_local_on_store(holder, value);
+  if (local) {
+    if (heap->store_stays_in_scope(span, slot, value)) {
+      // Between local objects: nothing to escape, and nothing for a
+      // collector that is not marking or that counts no local slot.
+      if (!collectors || heap->collector().plain_local_stores()) {
+        *slot = value;
+        return;
+      }
+    } else {
+      holder = heap->cache().find_object(slot);
+      heap->escape_local_on_store(holder, value);
+    }
   }
   if (!collectors) {
     *slot = value;  // no heap is marking or counting: nothing else to tell

@@ -207,15 +207,15 @@ class HeapImpl final : public SpanCacheOwner {
   // Member barrier's case: its header says so).
   void escape_local_on_store(void* holder, void* value);
   // The common case of a store between scope-local objects, told from the
-  // spans alone (no object lookup): true if `slot`, inside a span of this
-  // heap, lies in an allocated slot of a scope span none of whose objects
-  // escaped, at the depth of `value`'s scope or deeper, so the store cannot
-  // make the scope-local `value` escape. False means: ask
+  // spans alone (no object lookup): true if `slot`, inside span `ss` of
+  // this heap, lies in an allocated slot of a scope span none of whose
+  // objects escaped, at the depth of `value`'s scope or deeper, so the store
+  // cannot make the scope-local `value` escape. False means: ask
   // escape_local_on_store.
-  bool store_stays_in_scope(void* const* slot, const void* value) const {
-    Span* ss = cache_.span_of(slot);
+  bool store_stays_in_scope(const Span* ss, void* const* slot, const void* value) const {
     if (ss->scope_depth == 0 || ss->escaped != 0) return false;
-    Span* vs = cache_.span_of(value);
+    const char* v = static_cast<const char*>(value);
+    const Span* vs = v >= ss->start && v < ss->end() ? ss : cache_.span_of(value);  // often the same span
     if (vs == nullptr || vs->owner.load(std::memory_order_relaxed) != &cache_ || ss->scope_depth < vs->scope_depth) {
       return false;
     }

@@ -91,6 +91,7 @@ class RefCount final : public CollectorBase {
   explicit RefCount(HeapImpl& heap) : CollectorBase(heap) {
     collector_barrier_on(true);
     plain_holder_bits_ = kYoung | kDying;  // see write_barrier
+    plain_local_stores_ = true;            // local objects are young (on_escape)
     allocated_at_last_ = heap.cache().allocated_bytes();
     // The nursery: the unmarked objects of the spans allocation used since
     // the last pass (a span's mark bits say which of its objects are old).
