@@ -37,6 +37,18 @@ HeapOptions with_environment(HeapOptions o) {
     }
     o.gc_percent = static_cast<int>(v);
   }
+  // MOSS_MIN_HEAP_MIB=N sets min_heap_bytes: where automatic collection
+  // starts, and under refcount the nursery (a quarter of it is allocated
+  // between reconciliations): time against memory and pause length.
+  if (const char* s = std::getenv("MOSS_MIN_HEAP_MIB"); s != nullptr && *s != '\0') {
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > (1L << 20)) {
+      throw UsageError(std::string("moss: MOSS_MIN_HEAP_MIB is \"") + s +
+                       "\"; expected a whole number of MiB from 1 to 1048576");
+    }
+    o.min_heap_bytes = static_cast<std::size_t>(v) << 20;
+  }
   if (const char* s = std::getenv("MOSS_GENERATIONAL"); s != nullptr && *s != '\0') {
     if (std::strcmp(s, "0") != 0 && std::strcmp(s, "1") != 0) {
       throw UsageError(std::string("moss: MOSS_GENERATIONAL is \"") + s + "\"; expected 0 or 1");

@@ -512,6 +512,32 @@ TEST_CASE("MOSS_GC_PERCENT sets the pacing of heaps that collect automatically")
   unsetenv("MOSS_GC_PERCENT");
 }
 
+TEST_CASE("MOSS_MIN_HEAP_MIB sets where collection starts and refcount's nursery") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    auto collections_at = [c](const char* mib) {
+      setenv("MOSS_MIN_HEAP_MIB", mib, 1);
+      moss::Heap heap(opts(c));
+      unsetenv("MOSS_MIN_HEAP_MIB");
+      Node* keep = make_list(heap, 40000);  // about 2 MiB live
+      make_garbage_counted(heap, 400000);
+      CHECK(list_sum(keep) == 39999L * 40000 / 2);
+      return heap.stats().collections;
+    };
+    std::uint64_t small = collections_at("1");
+    std::uint64_t large = collections_at("64");
+    CAPTURE(small);
+    CAPTURE(large);
+    if (!moss_test::stressed()) CHECK(small > 2 * large);
+  }
+  for (const char* bad : {"0", "abc", "-5", "12x", "1048577"}) {
+    CAPTURE(bad);
+    setenv("MOSS_MIN_HEAP_MIB", bad, 1);
+    CHECK_THROWS_AS(moss::Heap(), moss::UsageError);
+  }
+  unsetenv("MOSS_MIN_HEAP_MIB");
+}
+
 TEST_CASE("stress mode collects every N allocations") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));

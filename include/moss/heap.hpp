@@ -57,7 +57,10 @@ struct HeapOptions {
   // request that would pass it forces a full collection first and throws
   // moss::OutOfMemory if that does not make room.
   std::size_t heap_limit = 0;
-  // The smallest heap size at which automatic collection starts.
+  // The smallest heap size at which automatic collection starts; under
+  // refcount a quarter of it is also what is allocated between
+  // reconciliations (the nursery): larger is faster, with more memory and
+  // longer pauses. MOSS_MIN_HEAP_MIB=N overrides it.
   std::size_t min_heap_bytes = 4u << 20;
   // Mark-sweep: mark incrementally (true) or stop the world for each whole
   // cycle (false).
