@@ -171,11 +171,12 @@ class HeapImpl final : public SpanCacheOwner {
   // is unwinding the stack.
   MOSS_INLINE void close_scope(ScopeSpans* scope, const void* scope_object);
   bool scopes_open() const { return !open_scopes_.empty(); }
-  // Calls f(object, payload bytes) for every scope-local object (one that has not escaped)
-  // of the open scopes that may hold a reference to a heap object: those
-  // of spans a heap object was stored into (Span::refers_out), and every
-  // one of a scope open when an object of its depth or an outer one
-  // escaped (ScopeSpans::scan_all). Pointer-free spans are skipped.
+  // Calls f(object, payload bytes) for every scope-local object (one that
+  // has not escaped) of the open scopes that may hold a reference to a heap
+  // object: those of spans a heap object was stored into
+  // (Span::refers_out), and every one of a scope open when an object of
+  // its depth or an outer one escaped (ScopeSpans::scan_all). Pointer-free
+  // spans are skipped.
   template <class F>
   void for_each_local_referring_out(F&& f) const {
     for (const ScopeSpans* scope : open_scopes_) {

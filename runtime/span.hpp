@@ -11,13 +11,13 @@
 //    its lowest set bit (count trailing zeros) and clears it, so the fast
 //    path writes one word of the span record; an empty cache sends
 //    allocation to the slow path, which reloads it from the first word with
-//    a free slot. Loading the cache claims its slots: their alloc bits are set then, not
-//    one by one as allocation hands them out (one store per word instead of
-//    a read-modify-write per object), and a slot freed back into the cache
-//    keeps its bit. So the alloc bits overstate by the cache, and whoever
-//    asks which slots hold objects asks is_allocated / allocated_word, which
-//    take the cache out; drop_cache gives the claimed slots back before
-//    anything rewrites the bitmaps wholesale (sweeping).
+//    a free slot. Loading the cache claims its slots: their alloc bits are
+//    set then, not one by one as allocation hands them out (one store per
+//    word instead of a read-modify-write per object), and a slot freed back
+//    into the cache keeps its bit. So the alloc bits overstate by the
+//    cache, and whoever asks which slots hold objects asks is_allocated /
+//    allocated_word, which take the cache out; drop_cache gives the claimed
+//    slots back before anything rewrites the bitmaps wholesale (sweeping).
 // Invariants: free_index is a multiple of 64 (or `slots` when no word has a
 // free slot, and then the cache is empty); the cache's bits are a subset of
 // its word's alloc bits; alloc_count == popcount(allocated words); bits past
@@ -241,9 +241,10 @@ struct Span {
   void init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count, bool pointer_free);
   // Frees slot i (explicit free): clears its mark bit, and a slot of the
   // cache's word goes back into the cache, keeping its alloc bit as the
-  // cache's claim (so the slot just handed out is the next handed out:
-  // last freed, first reused). Any other slot's alloc bit is cleared, and
-  // it waits for the cache's rewind.
+  // cache's claim (the lowest slot goes first, so after a run of
+  // allocations the slot just freed is the next handed out: last freed,
+  // first reused). Any other slot's alloc bit is cleared, and it waits for
+  // the cache's rewind.
   MOSS_INLINE void release_slot(std::uint32_t i) {
     std::uint64_t bit = std::uint64_t{1} << (i & 63);
     MOSS_ASSERT(is_allocated(i));
