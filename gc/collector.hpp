@@ -75,7 +75,8 @@ class CollectorBase {
   // with no escaped or finalizable object is released wholesale).
   virtual bool local_free_hook_wanted() const { return explicit_free_hook_wanted(); }
   // A scope-local object escaped: it is an ordinary heap object from now on
-  // (gc/escape.cpp). Refcount puts one with a zero count in its ZCT.
+  // (gc/escape.cpp). Refcount counts its slots then, and puts it in its ZCT
+  // if nothing counts it.
   virtual void on_escape(void* object) { (void)object; }
   // A LocalScope is about to reclaim its objects (after the last escapes
   // were found, before any memory goes): the collector forgets anything it
