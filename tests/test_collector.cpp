@@ -7,6 +7,7 @@
 #include <moss/moss.hpp>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <optional>
 #include <random>
 #include <string>
@@ -478,20 +479,34 @@ TEST_CASE("MOSS_GC picks the collector and rejects unknown names") {
   CHECK(moss::collector_from_env(moss::Collector::refcount) == moss::Collector::refcount);
 }
 
+namespace {
+// The collections of a heap made with options `o` and `var`=`value` in the
+// environment, while it keeps about 2 MiB live and 400,000 objects die.
+std::uint64_t collections_under_env(const char* var, const char* value, const moss::HeapOptions& o) {
+  setenv(var, value, 1);
+  moss::Heap heap(o);
+  unsetenv(var);
+  Node* keep = make_list(heap, 40000);
+  make_garbage_counted(heap, 400000);
+  CHECK(list_sum(keep) == 39999L * 40000 / 2);
+  return heap.stats().collections;
+}
+// Each of `bad` as the value of `var` makes creating a heap a UsageError.
+void check_env_rejects(const char* var, std::initializer_list<const char*> bad) {
+  for (const char* value : bad) {
+    CAPTURE(value);
+    setenv(var, value, 1);
+    CHECK_THROWS_AS(moss::Heap(), moss::UsageError);
+  }
+  unsetenv(var);
+}
+}  // namespace
+
 TEST_CASE("MOSS_GC_PERCENT sets the pacing of heaps that collect automatically") {
-  auto collections_at = [](const char* percent) {
-    setenv("MOSS_GC_PERCENT", percent, 1);
-    moss::HeapOptions o;
-    o.min_heap_bytes = 1u << 20;
-    moss::Heap heap(o);
-    unsetenv("MOSS_GC_PERCENT");
-    Node* keep = make_list(heap, 40000);  // about 2 MiB live
-    make_garbage_counted(heap, 400000);
-    CHECK(list_sum(keep) == 39999L * 40000 / 2);
-    return heap.stats().collections;
-  };
-  std::uint64_t tight = collections_at("25");
-  std::uint64_t loose = collections_at("800");
+  moss::HeapOptions small_heap;
+  small_heap.min_heap_bytes = 1u << 20;
+  std::uint64_t tight = collections_under_env("MOSS_GC_PERCENT", "25", small_heap);
+  std::uint64_t loose = collections_under_env("MOSS_GC_PERCENT", "800", small_heap);
   CAPTURE(tight);
   CAPTURE(loose);
   if (!moss_test::stressed()) CHECK(tight > 2 * loose);
@@ -504,38 +519,19 @@ TEST_CASE("MOSS_GC_PERCENT sets the pacing of heaps that collect automatically")
     make_garbage_counted(heap, 100000);
     CHECK(heap.stats().collections == 0);
   }
-  for (const char* bad : {"abc", "-5", "12x", "1000001"}) {
-    CAPTURE(bad);
-    setenv("MOSS_GC_PERCENT", bad, 1);
-    CHECK_THROWS_AS(moss::Heap(), moss::UsageError);
-  }
-  unsetenv("MOSS_GC_PERCENT");
+  check_env_rejects("MOSS_GC_PERCENT", {"abc", "-5", "12x", "1000001"});
 }
 
 TEST_CASE("MOSS_MIN_HEAP_MIB sets where collection starts and refcount's nursery") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));
-    auto collections_at = [c](const char* mib) {
-      setenv("MOSS_MIN_HEAP_MIB", mib, 1);
-      moss::Heap heap(opts(c));
-      unsetenv("MOSS_MIN_HEAP_MIB");
-      Node* keep = make_list(heap, 40000);  // about 2 MiB live
-      make_garbage_counted(heap, 400000);
-      CHECK(list_sum(keep) == 39999L * 40000 / 2);
-      return heap.stats().collections;
-    };
-    std::uint64_t small = collections_at("1");
-    std::uint64_t large = collections_at("64");
+    std::uint64_t small = collections_under_env("MOSS_MIN_HEAP_MIB", "1", opts(c));
+    std::uint64_t large = collections_under_env("MOSS_MIN_HEAP_MIB", "64", opts(c));
     CAPTURE(small);
     CAPTURE(large);
     if (!moss_test::stressed()) CHECK(small > 2 * large);
   }
-  for (const char* bad : {"0", "abc", "-5", "12x", "1048577"}) {
-    CAPTURE(bad);
-    setenv("MOSS_MIN_HEAP_MIB", bad, 1);
-    CHECK_THROWS_AS(moss::Heap(), moss::UsageError);
-  }
-  unsetenv("MOSS_MIN_HEAP_MIB");
+  check_env_rejects("MOSS_MIN_HEAP_MIB", {"0", "abc", "-5", "12x", "1048577"});
 }
 
 TEST_CASE("stress mode collects every N allocations") {
