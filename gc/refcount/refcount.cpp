@@ -459,9 +459,8 @@ void RefCount::write_barrier(void* holder, void** slot, void* value) {
   if (holder != nullptr && (state(holder) & (kDying | kYoung)) != 0) {
     // A local holder's span is traced with the stacks once it may refer
     // to a heap object (a value that is not a local object).
-    bool local_value = may_be_scope_local(value) && is_scope_local(value);
-    if ((state(holder) & kLocalBit) != 0 && value != nullptr && !local_value) {
-      heap_.cache().span_of(holder)->refers_out = true;
+    if ((state(holder) & kLocalBit) != 0 && value != nullptr) {
+      if (!(may_be_scope_local(value) && is_scope_local(value))) heap_.cache().span_of(holder)->refers_out = true;
     }
     *slot = value;
     return;
@@ -573,7 +572,7 @@ void RefCount::scan_external() {
   heap_.for_each_local_referring_out([this](void* p, std::size_t bytes) {
     last_scan_words_ += bytes / 8;
     for_children(p, [this](void* c) {
-      if ((state(c) & kLocalBit) == 0) note_external(c);  // (local objects are not counting's to free)
+      if ((state(c) & kLocalBit) == 0) note_external(c);  // (a local object is its scope's to free)
     });
   });
   words_scanned_ += last_scan_words_;
