@@ -541,8 +541,8 @@ class SpanCache {
     std::memset(s->bits_a, 0, sizeof s->bits_a);  // both tables, whole: a few inline stores
     std::memset(s->bits_b, 0, sizeof s->bits_b);
     s->alloc_count = 0;
-    s->free_cache = 0;
-    s->rewind_cache();  // the cache: the first word, all free
+    s->free_cache = 0;   // (its claims went with the tables)
+    s->refill_cache();  // the cache: the first word, all free
     s->has_finalizable = false;
     s->parked_by = parker;
     push(scope_pool_[s->size_class][s->noscan], s, kScopePool);
