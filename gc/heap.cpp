@@ -79,11 +79,15 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
     if (i < span->slots) {
       holder = span->payload(i);
       // (A scope span's holder goes to the collector: refcount notes what
-      // its objects refer to, Span::refers_out.)
-      if (collector_barrier == &CollectorBase::write_barrier && span->scope_depth == 0 &&
-          (header_of(holder)->gc_state & collector.plain_holder_bits()) != 0) {
-        *slot = value;
-        return;
+      // its objects refer to, Span::refers_out, unless the span says so
+      // already.)
+      if (collector_barrier == &CollectorBase::write_barrier) {
+        std::uint32_t state = header_of(holder)->gc_state;
+        if (span->scope_depth == 0 ? (state & collector.plain_holder_bits()) != 0
+                                   : span->refers_out && (state & kLocalBit) != 0 && collector.plain_local_stores()) {
+          *slot = value;
+          return;
+        }
       }
     }
   }

@@ -106,20 +106,32 @@ class HeapImpl final : public SpanCacheOwner {
   // The common case (an object of a swept span, no collector hook, no
   // finalizer to run) makes no call but a tail call, so it saves no
   // registers; everything else is free_slow.
+  // A scope-local object freed this way counts as reclaimed by its scope
+  // (HeapStats::local_reclaimed: without a collection); objects of scope
+  // spans take free_slow.
   MOSS_INLINE void free(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
-    if (MOSS_UNLIKELY(s == nullptr || free_hook_ || (run_finalizer && finalizer_pending(object)))) {
-      return free_slow(object, run_finalizer);
+    if (MOSS_UNLIKELY(s == nullptr || free_hook_ || s->scope_depth != 0 ||
+                      (run_finalizer && finalizer_pending(object)))) {
+      return free_slow(object, run_finalizer, s, i);
     }
     return cache_.free_located(s, i, object);
   }
-  MOSS_NOINLINE void free_slow(void* object, bool run_finalizer) {
-    std::uint32_t i = 0;
-    Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
-    if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
-    if (MOSS_UNLIKELY(free_hook_)) collector_->before_explicit_free(object);
+  // `s` and `i`: what locate_start_fast found, if anything.
+  MOSS_NOINLINE void free_slow(void* object, bool run_finalizer, Span* s, std::uint32_t i) {
+    if (s == nullptr) {
+      s = object != nullptr ? cache_.locate(object, i) : nullptr;
+      if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
+    }
+    bool local = (header_of(object)->gc_state & kLocalBit) != 0;
+    // A local object needs the collector's hook only when its scope's exit
+    // would.
+    if (MOSS_UNLIKELY(free_hook_) && (!local || collector_->local_free_hook_wanted())) {
+      collector_->before_explicit_free(object);
+    }
     if (run_finalizer && finalizer_pending(object)) this->finalize(object);
+    local_reclaimed += local ? 1 : 0;
     cache_.free_located(s, i, object);
   }
   // Whether `object`, a live object, has a finalizer that has not run.

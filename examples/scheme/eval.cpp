@@ -91,8 +91,8 @@ Frame* Interp::new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* sc
 // hold only frames made during the activation, by it or by activations
 // nested in it, so they are all dead when it ends: it may close them.
 //
-// Where a frame goes: into the innermost open scope while that scope has
-// made fewer than kFramesPerScope frames; else into a new scope, opened on
+// Where a frame goes: into the innermost open scope while that scope holds
+// fewer than kFramesPerScope frames; else into a new scope, opened on
 // the spot, while fewer than kMaxDepth are open; else onto the heap (so a
 // million-deep recursion costs at most kMaxDepth scopes). Closing a scope
 // costs a scan of the stacks that outlive it (moss looks for pointers into
@@ -107,8 +107,14 @@ Frame* Interp::new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* sc
 //    are heap values: frames are the only scope-local objects), the scopes
 //    are closed, and a fresh one takes the callee's frame. A loop of tail
 //    calls thus runs in a bounded number of bounded scopes.
-// Dead frames wait at most until their scope closes: at most kMaxDepth
-// scopes of kFramesPerScope frames.
+// Most dead frames do not wait for their scope to close: an activation
+// frees the local frames it made (moss::Heap::free, if they are still
+// local) when it ends and when it moves on by a tail call, so its scope
+// reuses their memory at once, and under refcount no reconciliation traces
+// a dead frame. (Frames past the first few an activation makes without a
+// tail call in between, nested lets, are left to their scope.) The rest
+// wait at most until their scope closes: at most kMaxDepth scopes of
+// kFramesPerScope frames.
 //
 // What makes a frame escape (becoming an ordinary heap object, collected
 // as usual): being stored into a heap object by the barrier, e.g. as the
@@ -131,6 +137,7 @@ class Interp::FrameScope {
       : in_(in), entry_(in.options_.local_frames && in.current_coroutine_ == nullptr ? in.frame_scopes_->depth : -1) {}
   ~FrameScope() noexcept(false) {
     if (entry_ < 0) return;
+    free_made();
     FrameScopeStack& stack = *in_.frame_scopes_;
     int depth = stack.depth;
     if (depth == entry_) return;
@@ -147,9 +154,44 @@ class Interp::FrameScope {
   // Whether scopes opened during this activation are open.
   bool has_own() const { return in_.frame_scopes_->depth > entry_; }
 
+  // A local frame this activation made in `scope`: counted against the
+  // scope, and freed when the activation ends or moves on by a tail call.
+  void made(Frame* frame, moss::LocalScope* scope) {
+    FrameScopeStack& stack = *in_.frame_scopes_;
+    auto slot = static_cast<std::uint8_t>(reinterpret_cast<FrameScopeStack::Slot*>(scope) - stack.slots);
+    ++stack.slots[slot].frames;
+    if (made_count_ < kTracked) {
+      made_[made_count_] = frame;
+      made_in_[made_count_] = slot;
+      ++made_count_;
+    }
+  }
+  // A tail call: the callee's `frame` (local if `scope` is not null)
+  // replaces every frame the activation made before, which are dead.
+  void enter(Frame* frame, moss::LocalScope* scope) {
+    free_made();
+    if (scope != nullptr) made(frame, scope);
+  }
+  // Frees the local frames this activation made: dead, since it ended or
+  // is about to run a callee's body in a frame that none of them is an
+  // ancestor of (nothing else refers to a frame that is still local; one
+  // that escaped, to a guard handler's frame say, is left to the
+  // collector). Its scope reuses the memory, and takes more frames.
+  void free_made() {
+    FrameScopeStack& stack = *in_.frame_scopes_;
+    for (int k = 0; k < made_count_; ++k) {
+      if (moss::is_local(made_[k])) {
+        in_.heap_.free(made_[k]);
+        --stack.slots[made_in_[k]].frames;
+      }
+    }
+    made_count_ = 0;
+  }
+
   // Closes every scope opened during this activation, innermost first,
   // reclaiming their frames.
   void close_own() {
+    free_made();
     FrameScopeStack& stack = *in_.frame_scopes_;
     while (stack.depth > entry_) {
       int i = --stack.depth;
@@ -158,8 +200,14 @@ class Interp::FrameScope {
   }
 
  private:
+  // Frames past the first kTracked an activation made without a tail call
+  // in between (nested lets) wait for their scope to close.
+  static constexpr int kTracked = 6;
   Interp& in_;
   int entry_;
+  int made_count_ = 0;
+  Frame* made_[kTracked];
+  std::uint8_t made_in_[kTracked];  // the scope's slot in FrameScopeStack
 };
 
 [[gnu::always_inline]] inline Interp::FramePlace Interp::place_local_frame(FrameScope& own, bool may_recycle) {
@@ -189,7 +237,6 @@ namespace {
     open_frame_scope(stack, heap_);
     ++top;
   }
-  ++stack.slots[top].frames;
   return &stack.scope(top);
 }
 
@@ -198,9 +245,7 @@ namespace {
 // opens a fresh one for the callee's frame.
 moss::LocalScope* Interp::recycle_frame_scope(FrameScope& own) {
   own.close_own();
-  moss::LocalScope& scope = open_frame_scope(*frame_scopes_, heap_);
-  ++frame_scopes_->slots[frame_scopes_->depth - 1].frames;
-  return &scope;
+  return &open_frame_scope(*frame_scopes_, heap_);
 }
 
 // A frame for calling closure `c`: local when it can be, never recycling.
@@ -208,7 +253,9 @@ Frame* Interp::frame_for(FrameScope& own, const Closure* c) {
   const Lambda* code = c->code;
   moss::LocalScope* scope = nullptr;
   if (!code->frame_captured && place_local_frame(own, false) == FramePlace::scope) scope = take_frame_scope(own);
-  return new_frame(c->env.get(), code->frame_size, scope);
+  Frame* frame = new_frame(c->env.get(), code->frame_size, scope);
+  if (scope != nullptr) own.made(frame, scope);
+  return frame;
 }
 
 namespace {
@@ -257,6 +304,7 @@ Frame* Interp::bind_list(FrameScope& own, Value f, Value args) {
     }
   }
   Frame* frame = new_frame(c->env.get(), code->frame_size, scope);
+  own.enter(frame, scope);  // the arguments are in a heap list
   Value* slots = frame->slots();
   Value a = args;
   for (std::uint32_t i = 0; i < code->required; ++i) {
@@ -406,6 +454,7 @@ Value Interp::eval(const Node* node, Frame* env) {
               EVAL_OPERAND(v, args[i], env);
               store(frame, frame->slots()[i], v);
             }
+            own.enter(frame, scope);
             env = frame;
             node = code->body;
             continue;
@@ -431,6 +480,7 @@ Value Interp::eval(const Node* node, Frame* env) {
             tail = cell;
           }
           store(frame, frame->slots()[code->required], head);
+          own.enter(frame, scope);
           env = frame;
           node = code->body;
           continue;
@@ -480,6 +530,7 @@ Value Interp::eval(const Node* node, Frame* env) {
           scope = take_frame_scope(own);
         }
         Frame* frame = new_frame(env, let->frame_size, scope);
+        if (scope != nullptr) own.made(frame, scope);
         Frame* init_env = let->sequential ? frame : env;
         for (std::size_t i = 0; i < n; ++i) {
           Value v;
@@ -590,6 +641,7 @@ const Node* Interp::do_loop(const DoLoop* loop, Frame*& env, FrameScope& own) {
   moss::LocalScope* scope = nullptr;
   if (!loop->frame_captured && place_local_frame(own, false) == FramePlace::scope) scope = take_frame_scope(own);
   Frame* current = new_frame(outer, loop->frame_size, scope);
+  if (scope != nullptr) own.made(current, scope);
   for (std::size_t i = 0; i < vars; ++i) {
     Value v = eval(loop->inits[i], outer);
     store(current, current->slots()[i], v);
@@ -606,7 +658,10 @@ const Node* Interp::do_loop(const DoLoop* loop, Frame*& env, FrameScope& own) {
       next = new_frame(outer, loop->frame_size);
     } else {
       // Nothing can hold on to the frame: reuse the previous one.
-      if (spare == nullptr) spare = new_frame(outer, loop->frame_size, scope);
+      if (spare == nullptr) {
+        spare = new_frame(outer, loop->frame_size, scope);
+        if (scope != nullptr) own.made(spare, scope);
+      }
       next = spare;
     }
     for (std::size_t i = 0; i < vars; ++i) {
@@ -658,7 +713,9 @@ Frame* Interp::enter_recycled(FrameScope& own, const Call* call, Value f, Frame*
   Value held[kHeld];
   for (std::size_t i = 0; i < argc; ++i) EVAL_OPERAND(held[i], call->args[i], env);
   env = nullptr;  // dead from here: the scope holding it closes
-  Frame* frame = new_frame(as_closure(f)->env.get(), code->frame_size, recycle_frame_scope(own));
+  moss::LocalScope* scope = recycle_frame_scope(own);
+  Frame* frame = new_frame(as_closure(f)->env.get(), code->frame_size, scope);
+  own.enter(frame, scope);
   Value* slots = frame->slots();
   for (std::uint32_t i = 0; i < code->required; ++i) store(frame, slots[i], held[i]);
   if (code->rest) {

@@ -154,7 +154,7 @@ struct FrameScopeStack {
   static constexpr std::uint32_t kFramesPerScope = 1024;
   struct Slot {
     alignas(moss::LocalScope) unsigned char bytes[sizeof(moss::LocalScope)];
-    std::uint32_t frames;  // made in this scope so far
+    std::uint32_t frames;  // made in this scope and not freed yet
   };
   Slot slots[kMaxDepth];
   int depth = 0;  // open scopes: slots[0 .. depth-1]

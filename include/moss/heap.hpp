@@ -142,7 +142,7 @@ struct HeapStats {
   std::uint64_t cycle_collections = 0;
   // Escape-aware allocation.
   std::uint64_t local_objects = 0;      // allocated into a LocalScope
-  std::uint64_t local_reclaimed = 0;    // reclaimed at scope exit
+  std::uint64_t local_reclaimed = 0;    // reclaimed at scope exit, or freed (Heap::free) while local
   std::uint64_t local_escaped = 0;      // became heap objects
   std::uint64_t local_rescued = 0;      // debug builds: escaped because a stack pointer outlived the scope
   // Coroutine stacks.

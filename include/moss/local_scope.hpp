@@ -92,6 +92,7 @@
 
 #include "moss/allocation.hpp"
 #include "moss/heap.hpp"
+#include "moss/member.hpp"
 
 namespace moss {
 
@@ -176,6 +177,18 @@ class LocalScope {
   Heap& heap_;
   detail::ScopeSpans* scope_;
 };
+
+// Whether `object`, a live object of some heap, is scope-local: made in a
+// LocalScope (still open, since its objects are live) and not escaped. One
+// load. An embedder that knows a local object is dead before its scope
+// closes (an interpreter's frame when its activation returns) may give it
+// back at once with Heap::free, so that the scope reuses its memory; an
+// object that escaped must be left to the collector instead, since a heap
+// object may refer to it.
+template <class T>
+bool is_local(const T* object) {
+  return detail::is_scope_local(static_cast<const void*>(object));
+}
 
 // Makes `object` (a live object of `heap`, or null) and the scope-local
 // objects it reaches ordinary heap objects; returns it. A no-op for an
