@@ -246,8 +246,18 @@ bool rescue_reported = false;
 void HeapImpl::escape_scope_stacks(const ScopeSpans& scope, const void* scope_object) {
   std::uint32_t depth = scope.depth;
   std::uint64_t found = 0;
-  auto check = [this, depth, &found](const void* begin, const void* end) {
-    for_each_word(begin, end, [this, depth, &found](const void* w) {
+  // The address range of the scope's spans: most words of a stack (small
+  // integers, return addresses, pointers into the stack or to heap
+  // objects) fall outside it and cost two compares, not a pagemap lookup.
+  std::uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (const Span& s : scope.spans) {
+    lo = std::min(lo, reinterpret_cast<std::uintptr_t>(s.start));
+    hi = std::max(hi, reinterpret_cast<std::uintptr_t>(s.end()));
+  }
+  if (lo >= hi) return;  // no spans, no objects
+  auto check = [this, depth, lo, hi, &found](const void* begin, const void* end) {
+    for_each_word(begin, end, [this, depth, lo, hi, &found](const void* w) {
+      if (reinterpret_cast<std::uintptr_t>(w) - lo >= hi - lo) return;
       Span* s = PageHeap::lookup(w);
       if (s == nullptr || s->scope_depth != depth) return;
       void* p = cache_.find_object(w);
