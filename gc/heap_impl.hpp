@@ -114,16 +114,14 @@ class HeapImpl final : public SpanCacheOwner {
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
     if (MOSS_UNLIKELY(s == nullptr || free_hook_ || s->scope_depth != 0 ||
                       (run_finalizer && finalizer_pending(object)))) {
-      return free_slow(object, run_finalizer, s, i);
+      return free_slow(object, run_finalizer);
     }
     return cache_.free_located(s, i, object);
   }
-  // `s` and `i`: what locate_start_fast found, if anything.
-  MOSS_NOINLINE void free_slow(void* object, bool run_finalizer, Span* s, std::uint32_t i) {
-    if (s == nullptr) {
-      s = object != nullptr ? cache_.locate(object, i) : nullptr;
-      if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
-    }
+  MOSS_NOINLINE void free_slow(void* object, bool run_finalizer) {
+    std::uint32_t i = 0;
+    Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
+    if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
     bool local = (header_of(object)->gc_state & kLocalBit) != 0;
     // A local object needs the collector's hook only when its scope's exit
     // would.
