@@ -103,12 +103,11 @@ class HeapImpl final : public SpanCacheOwner {
   // Explicit free (Heap::free): a live object start of this heap, or a
   // UsageError and nothing changes. (locate() finds live objects only, so
   // a second free of the same object is caught here too.)
-  // The common case (an object of a swept span, no collector hook, no
-  // finalizer to run) makes no call but a tail call, so it saves no
-  // registers; everything else is free_slow.
-  // A scope-local object freed this way counts as reclaimed by its scope
-  // (HeapStats::local_reclaimed: without a collection); objects of scope
-  // spans take free_slow.
+  // The common case (an object of a swept heap span, no collector hook, no
+  // finalizer to run) makes no call but a tail call; everything else is
+  // free_slow, objects of scope spans included: a scope-local object freed
+  // this way counts as reclaimed by its scope (HeapStats::local_reclaimed,
+  // without a collection).
   MOSS_INLINE void free(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
