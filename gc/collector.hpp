@@ -70,10 +70,6 @@ class CollectorBase {
   // The embedder frees an object explicitly (before the memory goes).
   virtual void before_explicit_free(void* object) { (void)object; }
   virtual bool explicit_free_hook_wanted() const { return false; }
-  // Whether a closing scope must call before_explicit_free for each of its
-  // still-local objects (asked at each scope exit; without the hook a span
-  // with no escaped or finalizable object is released wholesale).
-  virtual bool local_free_hook_wanted() const { return explicit_free_hook_wanted(); }
   // A scope-local object escaped: it is an ordinary heap object from now on
   // (gc/escape.cpp). Refcount counts its slots then, and puts it in its ZCT
   // if nothing counts it.

@@ -333,7 +333,7 @@ void HeapImpl::close_scope(ScopeSpans* scope, const void* scope_object) {
   release_scope_record(scope);
 
   std::uint64_t reclaimed = 0, reclaimed_bytes = 0;
-  const bool hook = free_hook_ && collector_->local_free_hook_wanted();
+  const bool hook = free_hook_ && local_free_hook_;
   while (!spans.empty()) {
     Span* s = &spans.front();
     spans.pop_front();

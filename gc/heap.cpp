@@ -56,8 +56,10 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
   if (local) {
     if (heap->store_stays_in_scope(span, slot, value)) {
       // Between local objects: nothing to escape, and nothing for a
-      // collector that is not marking or that counts no local slot.
-      if (!collectors || heap->collector().plain_local_stores()) {
+      // collector that is not marking or that counts no local slot (weak
+      // slots aside: refcount clears them when their target is freed).
+      if (!collectors ||
+          (collector_barrier == &CollectorBase::write_barrier && heap->collector().plain_local_stores())) {
         *slot = value;
         return;
       }

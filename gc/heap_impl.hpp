@@ -103,16 +103,21 @@ class HeapImpl final : public SpanCacheOwner {
   // Explicit free (Heap::free): a live object start of this heap, or a
   // UsageError and nothing changes. (locate() finds live objects only, so
   // a second free of the same object is caught here too.)
-  // The common case (an object of a swept heap span, no collector hook, no
+  // The common case (an object of a swept span, no collector hook, no
   // finalizer to run) makes no call but a tail call; everything else is
-  // free_slow, objects of scope spans included: a scope-local object freed
-  // this way counts as reclaimed by its scope (HeapStats::local_reclaimed,
-  // without a collection).
+  // free_slow. A scope-local object freed this way counts as reclaimed by
+  // its scope (HeapStats::local_reclaimed: without a collection).
   MOSS_INLINE void free(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
-    if (MOSS_UNLIKELY(s == nullptr || free_hook_ || s->scope_depth != 0 ||
-                      (run_finalizer && finalizer_pending(object)))) {
+    if (MOSS_UNLIKELY(s == nullptr || (run_finalizer && finalizer_pending(object)))) {
+      return free_slow(object, run_finalizer);
+    }
+    if (s->scope_depth != 0) {
+      bool local = (header_of(object)->gc_state & kLocalBit) != 0;
+      if (MOSS_UNLIKELY(free_hook_ && (!local || local_free_hook_))) return free_slow(object, run_finalizer);
+      local_reclaimed += local ? 1 : 0;
+    } else if (MOSS_UNLIKELY(free_hook_)) {
       return free_slow(object, run_finalizer);
     }
     return cache_.free_located(s, i, object);
@@ -124,13 +129,14 @@ class HeapImpl final : public SpanCacheOwner {
     bool local = (header_of(object)->gc_state & kLocalBit) != 0;
     // A local object needs the collector's hook only when its scope's exit
     // would.
-    if (MOSS_UNLIKELY(free_hook_) && (!local || collector_->local_free_hook_wanted())) {
+    if (MOSS_UNLIKELY(free_hook_) && (!local || local_free_hook_)) {
       collector_->before_explicit_free(object);
     }
     if (run_finalizer && finalizer_pending(object)) this->finalize(object);
     local_reclaimed += local ? 1 : 0;
     cache_.free_located(s, i, object);
   }
+  void set_local_free_hook(bool on) { local_free_hook_ = on; }
   // Whether `object`, a live object, has a finalizer that has not run.
   static bool finalizer_pending(const void* object) {
     const ObjectHeader* h = header_of(object);
@@ -355,6 +361,11 @@ class HeapImpl final : public SpanCacheOwner {
   bool new_object_hook_ = false;
   std::uint32_t birth_state_ = 0;  // CollectorBase::birth_state
   bool free_hook_ = false;
+  // Whether a scope-local object's reclamation (at scope exit, or by
+  // Heap::free) needs the collector's before_explicit_free as well; set by
+  // the collector (refcount: while it has weak slots to forget). Without
+  // it, a closing scope releases its spans wholesale.
+  bool local_free_hook_ = false;
   bool in_finalizers_ = false;
   unsigned finalizer_depth_ = 0;
   bool verify_collections_ = false;

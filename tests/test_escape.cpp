@@ -434,6 +434,32 @@ TEST_CASE("is_local tells live scope-local objects apart, and one freed early gi
   }
 }
 
+namespace {
+// A local holder whose weak slot names a local node, which is then freed:
+// returns whether the slot reads null afterwards.
+[[gnu::noinline]] bool weak_to_freed_local(moss::Heap& heap, moss::LocalScope& scope) {
+  auto* holder = scope.make<moss_test::WeakHolder>();
+  Node* target = scope.make<Node>(5);
+  holder->weak = target;
+  CHECK(moss::is_local(target));
+  heap.free(target);
+  scope.make<Node>(6);  // may reuse the slot
+  return holder->weak.get() == nullptr;
+}
+}  // namespace
+
+TEST_CASE("under refcount, a weak slot naming a local object freed early is cleared") {
+  moss::Heap heap(opts(moss::Collector::refcount));
+  moss::HeapStats before = heap.stats();
+  {
+    moss::LocalScope scope(heap);
+    CHECK(weak_to_freed_local(heap, scope));
+  }
+  CHECK(heap.stats().local_reclaimed - before.local_reclaimed == 3);
+  scrub_and_collect(heap);
+  heap.verify();
+}
+
 TEST_CASE("a local object stored into an outer scope's object escapes") {
   for (moss::Collector c : collectors()) {
     CAPTURE(std::string(moss::collector_name(c)));

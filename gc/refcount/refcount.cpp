@@ -134,7 +134,6 @@ class RefCount final : public CollectorBase {
   }
   // Without weak slots to forget, a closing scope's local objects need
   // nothing from this collector (their slots count nothing).
-  bool local_free_hook_wanted() const override { return !weak_by_target_.empty(); }
   // Dead objects waiting for the next batch are freed before a scope
   // disposes of its spans. (They are heap objects, local objects never die
   // by counting, but one that escaped from the scope lies in its spans.)
@@ -399,6 +398,10 @@ class RefCount final : public CollectorBase {
   std::vector<void*> explicit_children_;
   std::vector<void**> weak_scratch_;
   std::unordered_map<void*, std::vector<void**>> weak_by_target_;
+  // Without weak slots to forget, a local object needs nothing from this
+  // collector when it is freed, by its scope's exit or by Heap::free (its
+  // slots count nothing).
+  void weak_map_changed() { heap_.set_local_free_hook(!weak_by_target_.empty()); }
   std::size_t zct_threshold_ = kZctThreshold;
   std::size_t buffered_ = 0;  // candidates with kBuffered set (an estimate: scope exits may drop some)
   std::size_t visits_ = 0;  // objects coloured gray in the current run
@@ -480,6 +483,7 @@ void RefCount::weak_barrier(void* holder, void** slot, void* value) {
   if (void* old = *slot) forget_weak_slot(slot, old);
   if (holder != nullptr && (state(holder) & kDying) == 0 && value != nullptr && owned(value)) {
     weak_by_target_[value].push_back(slot);
+    weak_map_changed();
   }
   *slot = value;
 }
@@ -493,7 +497,10 @@ void RefCount::forget_weak_slot(void** slot, void* target) {
     *pos = v.back();
     v.pop_back();
   }
-  if (v.empty()) weak_by_target_.erase(it);
+  if (v.empty()) {
+    weak_by_target_.erase(it);
+    weak_map_changed();
+  }
 }
 
 void RefCount::clear_weak_targets(void* target) {
@@ -504,6 +511,7 @@ void RefCount::clear_weak_targets(void* target) {
     if (*slot == target) *slot = nullptr;
   }
   weak_by_target_.erase(it);
+  weak_map_changed();
 }
 
 void RefCount::before_explicit_free(void* object) {

@@ -238,7 +238,11 @@ class Heap {
   void write(void* holder, void** slot, void* value);
 
   // Reclaims `object` now (it must be unreachable). Throws UsageError for
-  // anything that is not a live object start of this heap.
+  // anything that is not a live object start of this heap. Weak members
+  // that name it are cleared under refcount; under mark-sweep, clear them
+  // first (only a collection that finds an object dead clears them). A
+  // scope-local object may be freed this way before its scope closes (see
+  // moss::is_local); it counts in HeapStats::local_reclaimed.
   void free(void* object);
   // Reclaims an object whose constructor threw: no finalizer runs.
   void free_unconstructed(void* object);
