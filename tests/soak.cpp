@@ -116,10 +116,11 @@ Options parse(int argc, char** argv) {
   moss::HeapStats s = heap.stats();
   std::printf("moss-soak: gc=%s seed=%llu incremental=%d ops=%llu\n", moss::collector_name(o.collector),
               static_cast<unsigned long long>(o.seed), o.incremental ? 1 : 0, static_cast<unsigned long long>(t.ops));
-  std::printf("moss-soak: %llu nodes allocated, %llu coroutines, %llu scopes (%llu escapes), %llu collections "
-              "(%llu full checks), max unreclaimed after a full collection %llu\n",
+  std::printf("moss-soak: %llu nodes allocated, %llu coroutines, %llu scopes (%llu escapes, %llu local nodes "
+              "freed early), %llu collections (%llu full checks), max unreclaimed after a full collection %llu\n",
               static_cast<unsigned long long>(t.allocations), static_cast<unsigned long long>(t.coroutines),
               static_cast<unsigned long long>(t.scopes), static_cast<unsigned long long>(t.escapes),
+              static_cast<unsigned long long>(t.local_frees),
               static_cast<unsigned long long>(s.collections), static_cast<unsigned long long>(t.checks),
               static_cast<unsigned long long>(t.max_unreclaimed));
   std::uint64_t failed = t.failed_checks + (t.lost != 0 || t.corrupt != 0 ? 1 : 0);

@@ -93,7 +93,7 @@ struct CheckResult {
 
 struct Totals {
   std::uint64_t ops = 0, checks = 0, failed_checks = 0, allocations = 0, full_collections = 0;
-  std::uint64_t coroutines = 0, scopes = 0, escapes = 0, max_unreclaimed = 0;
+  std::uint64_t coroutines = 0, scopes = 0, escapes = 0, local_frees = 0, max_unreclaimed = 0;
   std::uint64_t lost = 0, corrupt = 0;
 };
 
@@ -437,6 +437,17 @@ class Mutator {
     } else if (how == 2) {
       moss::escape(heap_, node(l));
       ++totals_.escapes;  // escaped but unreachable: garbage for the collector
+    }
+    // Sometimes the nodes that stayed local are freed before the scope
+    // closes, as an interpreter frees a dead frame (they are garbage: none
+    // is reachable, and one a reachable node refers to escaped with it).
+    if (pick(2) == 0) {
+      for (int i = 0; i < n; ++i) {
+        if (moss::is_local(node(locals[i]))) {
+          heap_.free(node(locals[i]));
+          ++totals_.local_frees;
+        }
+      }
     }
     for (auto& h : held) h = nullptr;
   }
