@@ -115,7 +115,7 @@ class HeapImpl final : public SpanCacheOwner {
     }
     if (s->scope_depth != 0) {
       bool local = (header_of(object)->gc_state & kLocalBit) != 0;
-      if (MOSS_UNLIKELY(free_hook_ && (!local || local_free_hook_))) return free_slow(object, run_finalizer);
+      if (MOSS_UNLIKELY(wants_free_hook(local))) return free_slow(object, run_finalizer);
       local_reclaimed += local ? 1 : 0;
     } else if (MOSS_UNLIKELY(free_hook_)) {
       return free_slow(object, run_finalizer);
@@ -127,16 +127,15 @@ class HeapImpl final : public SpanCacheOwner {
     Span* s = object != nullptr ? cache_.locate(object, i) : nullptr;
     if (MOSS_UNLIKELY(s == nullptr || s->payload(i) != object)) cache_.free_object(object);  // throws
     bool local = (header_of(object)->gc_state & kLocalBit) != 0;
-    // A local object needs the collector's hook only when its scope's exit
-    // would.
-    if (MOSS_UNLIKELY(free_hook_) && (!local || local_free_hook_)) {
-      collector_->before_explicit_free(object);
-    }
+    if (MOSS_UNLIKELY(wants_free_hook(local))) collector_->before_explicit_free(object);
     if (run_finalizer && finalizer_pending(object)) this->finalize(object);
     local_reclaimed += local ? 1 : 0;
     cache_.free_located(s, i, object);
   }
   void set_local_free_hook(bool on) { local_free_hook_ = on; }
+  // Whether freeing an object (scope-local or not) needs the collector's
+  // before_explicit_free: a local object only when its scope's exit would.
+  bool wants_free_hook(bool local) const { return free_hook_ && (!local || local_free_hook_); }
   // Whether `object`, a live object, has a finalizer that has not run.
   static bool finalizer_pending(const void* object) {
     const ObjectHeader* h = header_of(object);
