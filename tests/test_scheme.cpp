@@ -783,6 +783,33 @@ TEST_CASE("scheme: frames of a procedure no closure can capture are reclaimed by
                   });
 }
 
+TEST_CASE("scheme: dead local frames are freed by their activation, not traced until their scope closes") {
+  // Under refcount each reconciliation traces the local frames that may
+  // refer to heap objects (every frame here holds the list `l`). Frames
+  // freed when their activation returns leave only the live ones, a few
+  // dozen, to trace; left in their scopes until those close, up to 64 x
+  // 1024 dead frames would be traced each time.
+  const char* program = R"((define (fib n l) (if (< n 2) n (+ (fib (- n 1) l) (fib (- n 2) l))))
+(display (fib 20 (list 1 2 3)))
+(newline))";
+  RunOptions ro;
+  ro.gc_stress_every = 199;
+  std::uint64_t per_reconciliation[2] = {};
+  for (bool local : {true, false}) {
+    CAPTURE(local);
+    ro.local_frames = local;
+    Run r = run(program, moss::Collector::refcount, ro);
+    CHECK(r.err == "");
+    CHECK(r.out == "6765\n");
+    REQUIRE(r.stats.collections >= 5);
+    if (local) CHECK(r.stats.local_reclaimed >= 20000);
+    per_reconciliation[local ? 1 : 0] = r.stats.rc_stack_words_scanned / r.stats.collections;
+  }
+  CAPTURE(per_reconciliation[0]);
+  CAPTURE(per_reconciliation[1]);
+  CHECK(per_reconciliation[1] <= 2 * per_reconciliation[0] + 4096);
+}
+
 TEST_CASE("scheme: frames that closures capture stay valid across collections") {
   // make-adder's and make-counter's frames are captured (lambda inside):
   // heap frames. sum and walk make local frames in between, and collections
