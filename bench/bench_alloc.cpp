@@ -73,6 +73,14 @@ void BM_pair_moss(benchmark::State& state) {
   pair_loop(state, [&](std::size_t n) { return heap.allocate(t, n); }, [&](void* p) { heap.free(p); });
 }
 
+// The same with the type and size resolved once (moss::SizedType), as
+// make<T>() allocates.
+void BM_pair_moss_sized(benchmark::State& state) {
+  moss::Heap heap(manual());
+  moss::SizedType sized = moss::Heap::sized_type(leaf_type(), static_cast<std::size_t>(state.range(0)));
+  pair_loop(state, [&](std::size_t) { return heap.allocate(sized); }, [&](void* p) { heap.free(p); });
+}
+
 void BM_pair_glibc(benchmark::State& state) { pair_loop(state, std::malloc, std::free); }
 
 // The collector's common case: allocate only, reclaim in bulk (a full
@@ -84,6 +92,16 @@ void BM_alloc_only_moss(benchmark::State& state) {
   std::size_t count = 0;
   for (auto _ : state) {
     benchmark::DoNotOptimize(heap.allocate(t, n));
+    if (++count % 65536 == 0) heap.collect();
+  }
+}
+
+void BM_alloc_only_moss_sized(benchmark::State& state) {
+  moss::Heap heap(manual());
+  moss::SizedType sized = moss::Heap::sized_type(leaf_type(), static_cast<std::size_t>(state.range(0)));
+  std::size_t count = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(heap.allocate(sized));
     if (++count % 65536 == 0) heap.collect();
   }
 }
@@ -146,7 +164,9 @@ BENCHMARK(BM_simple_mimalloc)->Arg(25)->Arg(100)->Arg(400)->Arg(1600);
 #else
 BENCHMARK(BM_pair_moss)->Arg(16)->Arg(64)->Arg(256)->Arg(1024)->Arg(8192)->Arg(32768);
 BENCHMARK(BM_pair_glibc)->Arg(16)->Arg(64)->Arg(256)->Arg(1024)->Arg(8192)->Arg(32768);
+BENCHMARK(BM_pair_moss_sized)->Arg(16)->Arg(64)->Arg(256)->Arg(1024);
 BENCHMARK(BM_alloc_only_moss)->Arg(16)->Arg(64);
+BENCHMARK(BM_alloc_only_moss_sized)->Arg(16)->Arg(64);
 BENCHMARK(BM_simple_moss)->Arg(25)->Arg(100)->Arg(400)->Arg(1600);
 BENCHMARK(BM_simple_glibc)->Arg(25)->Arg(100)->Arg(400)->Arg(1600);
 BENCHMARK(BM_span_page_heap)->Arg(1)->Arg(8)->Arg(64);

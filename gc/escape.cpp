@@ -72,6 +72,9 @@ namespace detail {
 void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, TypeIndex type, std::size_t bytes) {
   return heap.allocate_local(scope, type, bytes, 0);
 }
+void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, const SizedType& sized) {
+  return heap.allocate_local(scope, sized);
+}
 
 
 void escape_object(Heap& heap, void* object) {

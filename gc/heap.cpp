@@ -17,7 +17,7 @@ namespace {
 // The barrier's slow path for either kind of slot (Member values are null or
 // object starts): escapes first, then the collector's barrier (which
 // performs the store).
-void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
+MOSS_NOINLINE void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barrier)(void*, void**, void*)) {
   // Null over null changes nothing for any collector or scope (a common
   // store: constructors clearing fields of zeroed objects).
   if (value == nullptr && *slot == nullptr) return;
@@ -97,7 +97,22 @@ void barrier_slow(void** slot, void* value, void (CollectorBase::*collector_barr
 }
 }  // namespace
 
-void write_barrier_slow(void** slot, void* value) { barrier_slow(slot, value, &CollectorBase::write_barrier); }
+// The commonest slow store while a mark-sweep heap marks: an ordinary value
+// already marked (allocated black, above all) stored while no heap counts
+// slots. It needs only the store; this path tells without a call, so it
+// saves no registers, and tail-calls barrier_slow for everything else.
+void write_barrier_slow(void** slot, void* value) {
+  if (value != nullptr && slot_barrier_users.load(std::memory_order_relaxed) == 0 &&
+      collector_barrier_users.load(std::memory_order_relaxed) != 0 && !may_be_scope_local(value)) {
+    Span* s = PageHeap::lookup(value);
+    SpanCache* owner = s != nullptr ? s->owner.load(std::memory_order_acquire) : nullptr;
+    if (owner != nullptr && s->state != SpanState::free && owner->marked_while_marking(s, value)) {
+      *slot = value;
+      return;
+    }
+  }
+  return barrier_slow(slot, value, &CollectorBase::write_barrier);
+}
 
 void weak_barrier_slow(void** slot, void* value) { barrier_slow(slot, value, &CollectorBase::weak_barrier); }
 
@@ -162,6 +177,9 @@ void* Heap::allocate(TypeIndex type, std::size_t bytes) { return impl_->allocate
 void* Heap::allocate(TypeIndex type, std::size_t bytes, AllocSite& site) {
   return impl_->allocate_at(type, bytes, site);
 }
+
+SizedType Heap::sized_type(TypeIndex type, std::size_t bytes) { return detail::HeapImpl::sized_type(type, bytes); }
+void* Heap::allocate(const SizedType& sized) { return impl_->allocate(sized); }
 
 std::vector<SiteProfile> Heap::escape_profile() const { return impl_->escape_profile(); }
 

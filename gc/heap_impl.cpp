@@ -143,7 +143,7 @@ void HeapImpl::update_hooks() {
   local_hooks_on_ = options_.stress_every != 0 || sampler_ != nullptr;
 }
 
-void HeapImpl::invalid_type(TypeIndex type) const {
+void HeapImpl::invalid_type(TypeIndex type) {
   throw UsageError("moss: allocation with type index " + std::to_string(type) +
                    ", which was never returned by Heap::register_type");
 }

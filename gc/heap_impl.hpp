@@ -73,9 +73,39 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void* allocate(TypeIndex type, std::size_t bytes) {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
+      return allocate_in(bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes);
+    }
+    return allocate_slow(type, bytes);
+  }
+  // The size class and span kind of a small payload of a type with `flags`
+  // (SpanCache::try_allocate_bin's `bin`).
+  static std::uint32_t bin_for(std::size_t bytes, std::uint32_t flags) {
+    return SpanCache::bin(size_class_for_payload(bytes, flags), (flags & type_leaf) != 0);
+  }
+  // Heap::sized_type: `type` at `bytes` resolved (UsageError for a type
+  // never registered).
+  static SizedType sized_type(TypeIndex type, std::size_t bytes) {
+    if (!TypeRegistry::valid(type)) invalid_type(type);
+    std::uint32_t flags = TypeRegistry::flags(type);
+    SizedType sized;
+    sized.type_ = type;
+    sized.bytes_ = static_cast<std::uint32_t>(bytes);
+    sized.finalizable_ = (flags & type_finalizable) != 0;
+    if (bytes <= kMaxSmallPayload) sized.bin_ = bin_for(bytes, flags);
+    return sized;
+  }
+  // allocate() for a resolved type and size (a default-constructed
+  // SizedType takes the slow path, which throws).
+  MOSS_INLINE void* allocate(const SizedType& sized) {
+    return allocate_in(sized.bin_, sized.finalizable_, sized.type_, sized.bytes_);
+  }
+  // allocate() once the type and size are resolved: `bin` from bin_for, or
+  // any value past the last bin for a large object. The slow path checks
+  // everything again.
+  MOSS_INLINE void* allocate_in(std::uint32_t bin, bool finalizable, TypeIndex type, std::size_t bytes) {
+    if (MOSS_LIKELY(bin < SpanCache::kBins)) {
       std::size_t clear = 0;
-      void* p = cache_.try_allocate_small(size_class_for_payload(bytes, flags), (flags & type_leaf) != 0,
-                                          (flags & type_finalizable) != 0, clear);
+      void* p = cache_.try_allocate_bin(bin, finalizable, clear);
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
         h->type = type;
@@ -147,9 +177,19 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void* allocate_local(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
+      return allocate_local_in(scope, bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes, site);
+    }
+    return allocate_local_slow(scope, type, bytes, site);
+  }
+  MOSS_INLINE void* allocate_local(ScopeSpans& scope, const SizedType& sized) {
+    return allocate_local_in(scope, sized.bin_, sized.finalizable_, sized.type_, sized.bytes_, 0);
+  }
+  // allocate_local once the type and size are resolved (as allocate_in).
+  MOSS_INLINE void* allocate_local_in(ScopeSpans& scope, std::uint32_t bin, bool finalizable, TypeIndex type,
+                                      std::size_t bytes, std::uint32_t site) {
+    if (MOSS_LIKELY(bin < SpanCache::kBins)) {
       std::size_t clear = 0;
-      void* p = cache_.try_allocate_scoped(scope, size_class_for_payload(bytes, flags), (flags & type_leaf) != 0,
-                                           (flags & type_finalizable) != 0, clear);
+      void* p = cache_.try_allocate_scoped(scope, bin, finalizable, clear);
       if (MOSS_LIKELY(p != nullptr)) {
         ObjectHeader* h = header_of(p);
         h->type = type;
@@ -304,8 +344,10 @@ class HeapImpl final : public SpanCacheOwner {
   bool verifying() const { return verify_collections_; }
   void verify_for_collection(const char* when);
 
+ // Throws the UsageError for a type index never registered.
+  [[noreturn]] static void invalid_type(TypeIndex type);
+
  private:
-  [[noreturn]] void invalid_type(TypeIndex type) const;
   MOSS_NOINLINE void allocation_hooks(void* object, std::size_t bytes);
   MOSS_NOINLINE void* hooked_allocation(void* object, std::size_t bytes, std::size_t clear) {
     if (clear != 0) std::memset(object, 0, clear);

@@ -118,6 +118,14 @@ class SpanCache {
   MOSS_INLINE void* try_allocate_small(std::size_t cls, bool noscan, bool finalizable, std::size_t& clear_bytes) {
     return try_take(current_[cls][noscan], finalizable, clear_bytes);
   }
+  // The same by `bin`: a size class and span kind in one number.
+  static constexpr std::uint32_t kBins = kNumSizeClasses * 2;
+  static constexpr std::uint32_t bin(std::size_t cls, bool noscan) {
+    return static_cast<std::uint32_t>(cls * 2 + (noscan ? 1 : 0));
+  }
+  MOSS_INLINE void* try_allocate_bin(std::uint32_t bin, bool finalizable, std::size_t& clear_bytes) {
+    return try_take(current_[bin >> 1][bin & 1], finalizable, clear_bytes);
+  }
   void* allocate_large(std::size_t payload_bytes, bool noscan, bool finalizable);
 
   // Local scopes (runtime/escape/scope_spans.hpp). begin_scope links an
@@ -162,16 +170,16 @@ class SpanCache {
   // own current span. `finalizable` marks the span for the exit path.
   MOSS_INLINE void* allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable) {
     std::size_t clear = 0;
-    void* p = try_allocate_scoped(scope, cls, noscan, finalizable, clear);
+    void* p = try_allocate_scoped(scope, bin(cls, noscan), finalizable, clear);
     if (MOSS_UNLIKELY(p == nullptr)) return refill_scoped(scope, cls, noscan, finalizable);
     if (clear != 0) std::memset(p, 0, clear);
     return p;
   }
   // The common case of allocate_scoped, with no call in it (as
-  // try_allocate_small for the heap's spans).
-  MOSS_INLINE void* try_allocate_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable,
+  // try_allocate_bin for the heap's spans).
+  MOSS_INLINE void* try_allocate_scoped(ScopeSpans& scope, std::uint32_t bin, bool finalizable,
                                         std::size_t& clear_bytes) {
-    return try_take(scope.current[cls][noscan], finalizable, clear_bytes);
+    return try_take(scope.current[bin >> 1][bin & 1], finalizable, clear_bytes);
   }
   void* allocate_large_scoped(ScopeSpans& scope, std::size_t payload_bytes, bool noscan, bool finalizable);
   // Frees one object (slot i) and nothing else: the header cleared, the
@@ -469,21 +477,21 @@ class SpanCache {
     zero_small_payload(p, bytes);
     return 0;
   }
-  // Small payloads are cleared with inline 16-byte stores (payloads and
-  // slot sizes are multiples of 8, so the payload is whole 16-byte pieces
-  // and perhaps a final word).
+  // Small payloads are cleared with inline 16-byte stores. Payloads and
+  // slot sizes are multiples of 8, and the 8 bytes past the payload are the
+  // next header: a payload of 8 takes one 8-byte store; a longer one ends
+  // with a 16-byte store flush with its end, so the stores before it may
+  // overlap it instead of stopping short (16 to 32 bytes: two stores).
   static constexpr std::size_t kInlineZeroMax = 248;
   static MOSS_INLINE void zero_small_payload(void* p, std::size_t bytes) {
     auto* q = static_cast<char*>(p);
-    // The 8 bytes past the payload are the next header: stop at bytes
-    // rounded down to 16, then clear the final word if there is one.
-    std::size_t whole = bytes & ~std::size_t{15};
-    for (std::size_t i = 0; i < whole; i += 16) {
-      __builtin_memcpy(q + i, kZero16, 16);
+    if (bytes < 16) {
+      if (bytes != 0) __builtin_memset(q, 0, 8);
+      return;
     }
-    if (bytes & 8) __builtin_memcpy(q + whole, kZero16, 8);
+    __builtin_memset(q + bytes - 16, 0, 16);
+    for (std::size_t i = 0; i + 16 < bytes; i += 16) __builtin_memset(q + i, 0, 16);
   }
-  static constexpr char kZero16[16] = {};
   MOSS_NOINLINE void* refill(std::size_t cls, bool noscan, bool finalizable);
   void* refill_span(std::size_t cls, bool noscan);
   MOSS_NOINLINE void* refill_scoped(ScopeSpans& scope, std::size_t cls, bool noscan, bool finalizable);

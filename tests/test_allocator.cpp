@@ -271,6 +271,41 @@ TEST_CASE("allocating with an unregistered type is a UsageError") {
   CHECK_THROWS_AS(moss::Heap::type_info(999999), moss::UsageError);
 }
 
+TEST_CASE("a SizedType allocates what allocate(type, bytes) does, and a default one is a UsageError") {
+  static const moss::TypeIndex compact = moss::Heap::register_type({"compact-sized", nullptr, nullptr, moss::type_align8});
+  moss::Heap heap(manual());
+  std::vector<void*> objs;
+  for (moss::TypeIndex type : {leaf_type(), compact}) {
+    for (int round = 0; round < 2; ++round) {  // the second round reuses dirtied slots
+      for (std::size_t n = 0; n <= 70000; n += (n < 600 ? 1 : 4999)) {
+        CAPTURE(type);
+        CAPTURE(n);
+        moss::SizedType sized = moss::Heap::sized_type(type, n);
+        REQUIRE(sized.type() == type);
+        REQUIRE(sized.bytes() == n);
+        auto* p = static_cast<unsigned char*>(heap.allocate(sized));
+        void* q = heap.allocate(type, n);
+        REQUIRE(heap.object_size(p) == heap.object_size(q));
+        REQUIRE(heap.find_object(p) == p);
+        REQUIRE(reinterpret_cast<std::uintptr_t>(p) % (type == compact && n + 8 <= 64 ? 8 : 16) == 0);
+        bool zero = true;
+        for (std::size_t i = 0; i < n; ++i) zero = zero && p[i] == 0;
+        REQUIRE(zero);
+        std::memset(p, 0xCD, heap.object_size(p));
+        objs.push_back(p);
+        objs.push_back(q);
+      }
+      for (void* o : objs) heap.free(o);
+      objs.clear();
+    }
+  }
+  CHECK(heap.stats().live_objects == 0);
+  CHECK_THROWS_AS(moss::Heap::sized_type(999999, 16), moss::UsageError);
+  CHECK_THROWS_AS(heap.allocate(moss::SizedType{}), moss::UsageError);
+  heap.verify();
+  CHECK(heap.stats().live_objects == 0);
+}
+
 TEST_CASE("four heaps on four threads allocate and free at once") {
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);

@@ -118,9 +118,19 @@ T* make_trailing(Heap& heap, std::size_t extra, Args&&... args) {
   return detail::construct_in<T>(heap, memory, std::forward<Args>(args)...);
 }
 
+namespace detail {
+// T's type at its own size, resolved on first use.
+template <class T>
+[[gnu::always_inline]] inline const SizedType& sized_type_of() {
+  static const SizedType sized = Heap::sized_type(type_index<T>(), sizeof(T));
+  return sized;
+}
+}  // namespace detail
+
 template <class T, class... Args>
 T* make(Heap& heap, Args&&... args) {
-  return make_trailing<T>(heap, 0, std::forward<Args>(args)...);
+  void* memory = heap.allocate(detail::sized_type_of<T>());
+  return detail::construct_in<T>(heap, memory, std::forward<Args>(args)...);
 }
 
 }  // namespace moss

@@ -199,6 +199,26 @@ using AllocSampler = void (*)(void* object, std::size_t bytes, void* context);
 // interpreter's value stack, say) by calling the visitor on each.
 using RootCallback = void (*)(Visitor& visitor, void* context);
 
+// A registered type at one payload size, resolved once (Heap::sized_type):
+// allocating it (Heap::allocate(const SizedType&)) skips looking up the
+// type's flags and the size's class, which is what make<T>() does for types
+// without trailing storage. Only Heap::sized_type makes a usable one; a
+// default-constructed SizedType names no type, and allocating it throws
+// UsageError as allocate(0, 0) does.
+class SizedType {
+ public:
+  SizedType() = default;
+  TypeIndex type() const { return type_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  friend class detail::HeapImpl;
+  TypeIndex type_ = 0;
+  std::uint32_t bytes_ = 0;
+  std::uint32_t bin_ = ~0u;  // the heap's size class and span kind; ~0u: none (a large object)
+  bool finalizable_ = false;
+};
+
 class Heap {
  public:
   explicit Heap(const HeapOptions& options = {});
@@ -220,6 +240,11 @@ class Heap {
   // of this heap if the site allocates locally (see moss/local_scope.hpp),
   // on the heap otherwise. Counted in escape_profile().
   void* allocate(TypeIndex type, std::size_t bytes, AllocSite& site);
+  // Resolves `type` at payload size `bytes` for allocate(const SizedType&).
+  // Throws UsageError if `type` was never registered.
+  static SizedType sized_type(TypeIndex type, std::size_t bytes);
+  // allocate(sized.type(), sized.bytes()), with less to work out.
+  void* allocate(const SizedType& sized);
 
   // Every allocation site this heap has allocated at, with its counts.
   std::vector<SiteProfile> escape_profile() const;

@@ -99,6 +99,7 @@ namespace moss {
 namespace detail {
 struct ScopeSpans;  // runtime/escape/scope_spans.hpp
 void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, TypeIndex type, std::size_t bytes);
+void* scope_allocate(HeapImpl& heap, ScopeSpans& scope, const SizedType& sized);
 ScopeSpans* scope_open(Heap& heap);
 void scope_close(Heap& heap, ScopeSpans* scope, const void* scope_object);
 void escape_object(Heap& heap, void* object);
@@ -170,7 +171,8 @@ class LocalScope {
 
   template <class T, class... Args>
   T* make(Args&&... args) {
-    return make_trailing<T>(0, std::forward<Args>(args)...);
+    void* memory = detail::scope_allocate(heap_.impl(), *scope_, detail::sized_type_of<T>());
+    return detail::construct_in<T>(heap_, memory, std::forward<Args>(args)...);
   }
 
  private:
