@@ -67,9 +67,14 @@ inline Frame* frame_at(Frame* env, std::uint32_t depth) {
 }  // namespace
 
 Frame* Interp::new_frame(Frame* parent, std::uint32_t size, moss::LocalScope* scope) {
-  std::size_t extra = std::size_t(size) * sizeof(Value);
-  Frame* f = scope != nullptr ? scope->make_trailing<Frame>(extra, size)
-                              : moss::make_trailing<Frame>(heap_, extra, size);
+  Frame* f;
+  if (size < kSizedFrames) {
+    const moss::SizedType& sized = frame_types_[size];
+    f = ::new (scope != nullptr ? scope->allocate(sized) : heap_.allocate(sized)) Frame(size);
+  } else {
+    std::size_t extra = std::size_t(size) * sizeof(Value);
+    f = scope != nullptr ? scope->make_trailing<Frame>(extra, size) : moss::make_trailing<Frame>(heap_, extra, size);
+  }
   f->parent = parent;
   return f;
 }

@@ -63,6 +63,9 @@ class SourceStream : public CharStream {
 Interp::Interp(const Options& options)
     : options_(options), heap_(heap_options(options)), frame_scopes_(std::make_unique<FrameScopeStack>()) {
   root_handle_ = heap_.add_root_callback(&Interp::trace_roots, this);
+  for (std::uint32_t n = 0; n < kSizedFrames; ++n) {
+    frame_types_[n] = moss::Heap::sized_type(moss::type_index<Frame>(), sizeof(Frame) + n * sizeof(Value));
+  }
   Syms& s = sym;
   auto k = [&](const char* name) { return as_symbol(intern(name)); };
   s.quote = k("quote");

@@ -307,6 +307,9 @@ class Interp {
   Value tail_fn_ = 0, tail_args_ = 0;
   std::deque<std::unique_ptr<Node>> code_;
   std::unique_ptr<FrameScopeStack> frame_scopes_;
+  // Frames of up to kSizedFrames - 1 slots by a type and size resolved once.
+  static constexpr std::uint32_t kSizedFrames = 9;
+  moss::SizedType frame_types_[kSizedFrames];
 
  public:
   template <class T, class... Args>

@@ -161,6 +161,8 @@ class LocalScope {
   void* allocate(TypeIndex type, std::size_t bytes) {
     return detail::scope_allocate(heap_.impl(), *scope_, type, bytes);
   }
+  // The same for a type and size resolved once (Heap::sized_type).
+  void* allocate(const SizedType& sized) { return detail::scope_allocate(heap_.impl(), *scope_, sized); }
 
   // A T in this scope, with `extra` bytes of trailing storage.
   template <class T, class... Args>
@@ -171,7 +173,7 @@ class LocalScope {
 
   template <class T, class... Args>
   T* make(Args&&... args) {
-    void* memory = detail::scope_allocate(heap_.impl(), *scope_, detail::sized_type_of<T>());
+    void* memory = allocate(detail::sized_type_of<T>());
     return detail::construct_in<T>(heap_, memory, std::forward<Args>(args)...);
   }
 
