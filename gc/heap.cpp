@@ -116,6 +116,24 @@ void write_barrier_slow(void** slot, void* value) {
 
 void weak_barrier_slow(void** slot, void* value) { barrier_slow(slot, value, &CollectorBase::weak_barrier); }
 
+void word_barrier_slow(void** slot, void* word) {
+  // A reference (the start of a live object of some heap): a Member's store.
+  Span* s = word != nullptr ? PageHeap::lookup(word) : nullptr;
+  SpanCache* owner = s != nullptr ? s->owner.load(std::memory_order_acquire) : nullptr;
+  if (word == nullptr || (owner != nullptr && s->state != SpanState::free && owner->is_object_start(word))) {
+    return barrier_slow(slot, word, &CollectorBase::write_barrier);
+  }
+  // Any other word: nothing to shade or to escape, but a counting heap
+  // drops the count of the reference it replaces.
+  Span* span = nullptr;
+  HeapImpl* heap = slot_barrier_users.load(std::memory_order_relaxed) != 0 ? HeapImpl::owning(slot, span) : nullptr;
+  if (heap == nullptr) {
+    *slot = word;
+    return;
+  }
+  heap->collector().write_barrier(heap->cache().find_object(slot), slot, word);
+}
+
 void RootNode::attach(Heap& heap, void* target) {
   heap.impl().check_object(target, "Root");
   if (heap_ != nullptr) reset();

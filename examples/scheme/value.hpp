@@ -9,7 +9,7 @@
 //     0          "unassigned": the zeroed contents of a fresh slot
 //
 // Pointer words are always the exact start of a moss object, so the barrier
-// (`moss::Heap::write`) and the visitor recognise them; every other word is
+// (`moss::write_word`) and the visitor recognise them; every other word is
 // ignored by the collectors. Exact integers that do not fit in a fixnum are
 // boxed (`Integer`, full 64-bit range); flonums are boxed (`Flonum`).
 //

@@ -41,6 +41,9 @@ extern std::atomic<std::uintptr_t> barrier_threshold;
 
 // The barrier's slow path: stores `value` into the strong slot `slot`.
 void write_barrier_slow(void** slot, void* value);
+// The same for a slot that may hold words other than references
+// (moss::write_word).
+void word_barrier_slow(void** slot, void* word);
 // The same for a weak slot.
 void weak_barrier_slow(void** slot, void* value);
 
@@ -99,6 +102,14 @@ inline void write_reference(void** slot, void* value) {
     *slot = value;
   }
 }
+inline void write_word(void** slot, void* word) {
+  mark_card(slot);
+  if (needs_slow_barrier(word) || counted_slot(slot)) [[unlikely]] {
+    word_barrier_slow(slot, word);
+  } else {
+    *slot = word;
+  }
+}
 inline void write_weak_reference(void** slot, void* value) {
   mark_card(slot);
   if (needs_slow_barrier(value) || weak_barrier_all.load(std::memory_order_relaxed)) [[unlikely]] {
@@ -108,6 +119,16 @@ inline void write_weak_reference(void** slot, void* value) {
   }
 }
 }  // namespace detail
+
+// Stores `word` into `*slot`, a word that holds either a reference (null or
+// the start of a managed object) or any other value: an interpreter's
+// tagged value slot, say (trace such a slot with Visitor::visit_word). The
+// same barrier as a Member's, whose slow path treats `word` as a reference
+// only if it is the start of a live object. Like a Member, the slot may be
+// anywhere; inside a managed object it must be an aligned word. Heap::write
+// does the same after checking that the slot lies in its holder; this is
+// the unchecked, inline form for embedders that know their slots.
+inline void write_word(void** slot, void* word) { detail::write_word(slot, word); }
 
 template <class T>
 class Member {
