@@ -133,7 +133,8 @@ void HeapImpl::escape(void* object) {
     h->gc_state &= ~(kLocalBit | kSiteMask);
     ++local_escaped;
     Span* s = cache_.span_of(p);
-    ++s->escaped;
+    // Stores into the span's objects count again (runtime/barrier.hpp).
+    if (s->escaped++ == 0) mark_scope_plain(s->start, s->pages, false);
     outermost_depth = std::min(outermost_depth, s->scope_depth);
     if (site != 0) note_site_escape(site);
     collector_->on_escape(p);

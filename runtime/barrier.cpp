@@ -22,6 +22,7 @@ std::atomic<std::uintptr_t> card_count{0};
 std::atomic<std::uint8_t*> count_bits{nullptr};
 std::atomic<std::uintptr_t> count_granules{0};
 std::atomic<bool> weak_barrier_all{false};
+std::atomic<std::uint8_t*> scope_plain_pages{nullptr};
 
 bool reserve_card_table() {
   void* table = os_reserve(kCardBytes, kPageSize);
@@ -46,6 +47,16 @@ bool all_counted(const void* begin, std::size_t bytes) {
   return true;
 }
 
+bool any_scope_plain(const void* start, std::size_t pages) {
+  std::uintptr_t first = (reinterpret_cast<std::uintptr_t>(start) - kScopeZoneBase) >> kPageShift;
+  const std::uint8_t* map = scope_plain_pages.load(std::memory_order_relaxed);
+  if (map == nullptr || first >= kScopePlainPages) return false;
+  for (std::size_t k = 0; k < pages && first + k < kScopePlainPages; ++k) {
+    if (map[first + k] != 0) return true;
+  }
+  return false;
+}
+
 namespace {
 
 bool zone_lost = false;  // users mutex held
@@ -66,7 +77,14 @@ void update_threshold() {
   bool scopes = scope_barrier_users.load(std::memory_order_relaxed) != 0;
   if (counters != 0 && count_bits.load(std::memory_order_relaxed) == nullptr && !count_map_refused) {
     void* map = os_reserve(kCountBytes, kPageSize);
-    if (map == nullptr) count_map_refused = true;
+    void* pages = map != nullptr ? os_reserve(kScopePlainPages, kPageSize) : nullptr;
+    if (pages == nullptr) {
+      if (map != nullptr) os_unmap(map, kCountBytes);
+      map = nullptr;
+      count_map_refused = true;
+    }
+    // (The page map first: count_bits not null promises both.)
+    scope_plain_pages.store(static_cast<std::uint8_t*>(pages), std::memory_order_release);
     count_bits.store(static_cast<std::uint8_t*>(map), std::memory_order_release);
   }
   bool bitmap = counters != 0 && count_bits.load(std::memory_order_relaxed) != nullptr && !zone_lost;

@@ -125,6 +125,31 @@ inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
 // range lies outside the bitmap): for verification.
 bool all_counted(const void* begin, std::size_t bytes);
 
+// Plain scope pages (moss/member.hpp, plain_scope_slot): a byte per page of
+// the scope zone's first TiB, reserved with the bitmap of counted slots and
+// published with it (count_granules is not 0 only while both exist). Stores
+// into the scope zone take the slow path unless their page's byte is set,
+// which a refcount heap does for the pages of a scope span once a heap
+// object is stored into it (Span::refers_out: from then on its local
+// objects' stores need nothing more) while none of its objects escaped.
+// Every change of that state clears them: an escape from the span, the
+// span entering a scope, and leaving it (pooled, adopted by the heap or
+// given back). Only the thread owning a span writes its bytes.
+static_assert(kScopePlainBase == kScopeZoneBase && kScopePlainShift == kPageShift,
+              "moss/member.hpp's plain scope pages must match the scope zone and the page size");
+inline void mark_scope_plain(const void* start, std::size_t pages, bool on) {
+  std::uintptr_t first = (reinterpret_cast<std::uintptr_t>(start) - kScopeZoneBase) >> kPageShift;
+  std::uint8_t* map = scope_plain_pages.load(std::memory_order_relaxed);
+  if (map == nullptr || first >= kScopePlainPages || kScopePlainPages - first < pages) return;
+  if (pages == 1) {
+    if (map[first] != static_cast<std::uint8_t>(on)) map[first] = on;  // (a clear page's byte stays untouched)
+    return;
+  }
+  std::memset(map + first, on ? 1 : 0, pages);
+}
+// Whether any page of [start, start + pages pages) is marked plain.
+bool any_scope_plain(const void* start, std::size_t pages);
+
 // Adds the deltas to the counts and sets barrier_threshold to match.
 void change_barrier_users(int collectors, int slot_users, int scopes);
 

@@ -107,6 +107,7 @@ void SpanCache::return_span(Span* s) {
   if (walk_limit_ > all_spans_.size()) walk_limit_ = all_spans_.size();
   heap_bytes_ -= s->bytes();
   --span_count_;
+  if (s->zone == Zone::scope) mark_scope_plain(s->start, s->pages, false);
   unpoison_memory(s->start, s->bytes());  // the next owner lays it out anew
   PageHeap::instance().free(s);
 }
@@ -296,6 +297,7 @@ void* SpanCache::allocate_large_scoped(ScopeSpans& scope, std::size_t payload_by
   s->has_finalizable = finalizable;
   s->scope_depth = scope.depth;
   s->list = kScope;
+  mark_scope_plain(s->start, s->pages, false);
   scope.spans.push_back(*s);
   std::uint32_t index = 0;
   void* p = s->take_from_cache(index);
@@ -332,6 +334,7 @@ void SpanCache::adopt_scope_span(Span* s, ScopeSpans& record) {
   if (Span** entry = record_entry_for(record, s)) *entry = &empty_span_;
   s->scope_depth = 0;
   s->list = kNoList;
+  mark_scope_plain(s->start, s->pages, false);
   if (s->state == SpanState::large) {
     push(large_, s, kLarge);
     return;
@@ -668,11 +671,16 @@ const char* SpanCache::verify() const {
         problem = "a span's free cache offers a missing slot or one it has not claimed";
       }
     }
+    if (problem == nullptr && any_scope_plain(s.start, s.pages) &&
+        !(s.scope_depth != 0 && s.list == kScope && s.refers_out && s.escaped == 0)) {
+      problem = "a page the barrier treats as plain is not in a scope span that refers out with no escaped object";
+    }
   });
   for (std::size_t c = 0; c < kNumSizeClasses && problem == nullptr; ++c) {
     for (int k = 0; k < 2 && problem == nullptr; ++k) {
       for (const Span& s : scope_pool_[c][k]) {
         if (s.alloc_count != 0) problem = "a pooled scope span holds objects";
+        else if (any_scope_plain(s.start, s.pages)) problem = "a pooled scope span's pages are plain for the barrier";
         else if (s.parked_by != nullptr && s.parked_by->current[c][k] != &s)
           problem = "a parked scope span is not its record's current span";
       }

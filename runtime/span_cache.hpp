@@ -60,6 +60,7 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/barrier.hpp"
 #include "runtime/escape/scope_spans.hpp"
 #include "runtime/page_heap.hpp"
 #include "runtime/poison.hpp"
@@ -523,6 +524,7 @@ class SpanCache {
     freed_bytes_ += std::uint64_t{s->alloc_count} * (s->slot_size - kHeaderSize);
     s->scope_depth = 0;
     s->list = kNoList;
+    mark_scope_plain(s->start, s->pages, false);
   }
   // Empties small span s (its objects freed) into its class's pool, parked
   // for `parker` (null: for any scope).
@@ -561,6 +563,7 @@ class SpanCache {
     s->scope_depth = scope.depth;
     s->escaped = 0;
     s->refers_out = false;
+    mark_scope_plain(s->start, s->pages, false);
     s->list = kScope;
     scope.spans.push_back(*s);
   }

@@ -716,6 +716,46 @@ TEST_CASE("under refcount, local objects count nothing, and what they refer to l
   heap.verify();
 }
 
+TEST_CASE("under refcount, stores into a scope span that refers to the heap are plain until one of its objects escapes") {
+  moss::Heap heap(opts(moss::Collector::refcount));
+  // Without the scope zone every store takes the slow path (threshold 0).
+  bool zone = moss::detail::scope_zone_floor() != 0;
+  moss::Root<Node> target(heap, moss::make<Node>(heap, 9));
+  scrub_and_collect(heap);
+  const void* slot = nullptr;
+  {
+    moss::LocalScope scope(heap);
+    Node* a = scope.make<Node>(1);
+    Node* b = scope.make<Node>(2);  // beside a, in the same span
+    slot = b->right.slot();
+    if (zone) CHECK(moss::detail::counted_slot(slot));  // nothing from the heap in the span yet
+    a->left = target.get();                             // now the span refers out
+    if (zone) CHECK_FALSE(moss::detail::counted_slot(slot));
+    b->right = target.get();  // a plain store, which the reconciliations see all the same
+    for (int i = 0; i < 2; ++i) {
+      scrub_and_collect(heap);
+      CHECK(live_with_value(heap, b->right, 9));
+    }
+    heap.verify();
+    moss::escape(heap, b);  // b is a heap object now: stores into its span count again
+    if (zone) CHECK(moss::detail::counted_slot(slot));
+    b->left = target.get();
+    scrub_and_collect(heap);
+    CHECK(live_with_value(heap, b->left, 9));
+    heap.verify();
+  }
+  {
+    // The next scope reuses the span, and starts with nothing plain.
+    moss::LocalScope scope(heap);
+    Node* c = scope.make<Node>(3);
+    c->left = target.get();
+    if (zone) CHECK_FALSE(moss::detail::counted_slot(c->right.slot()));
+    heap.verify();
+  }
+  if (zone) CHECK(moss::detail::counted_slot(slot));
+  heap.verify();
+}
+
 // A local object whose left slot holds another local object of the scope,
 // made out of the test's frame.
 [[gnu::noinline]] Node* local_pair(moss::LocalScope& scope, long v) {

@@ -169,6 +169,16 @@ class RefCount final : public CollectorBase {
 
  private:
   bool owned(const void* p) const { return heap_.cache().is_object_start(p); }
+  // A heap object was stored into a local object of scope span s: the
+  // reconciliations trace s's local objects from now on (with the stacks),
+  // so further stores into them need nothing from this collector, and,
+  // while none of s's objects escaped, its pages become plain for the
+  // barrier (runtime/barrier.hpp).
+  static void note_refers_out(Span* s) {
+    if (s->refers_out) return;
+    s->refers_out = true;
+    if (s->escaped == 0 && s->scope_depth != 0) mark_scope_plain(s->start, s->pages, true);
+  }
   // An old object's slots are counted: the barrier's bitmap sends stores
   // into them to the slow path (runtime/barrier.hpp). Set when an object
   // becomes old, cleared when it is freed; pointer-free objects have no
@@ -463,7 +473,7 @@ void RefCount::write_barrier(void* holder, void** slot, void* value) {
     // A local holder's span is traced with the stacks once it may refer
     // to a heap object (a value that is not a local object).
     if ((state(holder) & kLocalBit) != 0 && value != nullptr) {
-      if (!(may_be_scope_local(value) && is_scope_local(value))) heap_.cache().span_of(holder)->refers_out = true;
+      if (!(may_be_scope_local(value) && is_scope_local(value))) note_refers_out(heap_.cache().span_of(holder));
     }
     *slot = value;
     return;

@@ -86,11 +86,23 @@ extern std::atomic<std::uintptr_t> count_granules;
 // Weak stores all take the slow path while this is set (refcount: weak
 // slots of young objects are registered too).
 extern std::atomic<bool> weak_barrier_all;
+// Outside that range, a store takes the slow path unless the slot lies in
+// a page of the scope zone that a refcount heap marked plain: a page of a
+// scope span whose objects are all still local and already known to refer
+// to heap objects (runtime/barrier.hpp), one byte per page.
+inline constexpr std::uintptr_t kScopePlainBase = std::uintptr_t{0x4000} << 32;
+inline constexpr unsigned kScopePlainShift = 13;
+inline constexpr std::uintptr_t kScopePlainPages = (std::uintptr_t{1} << 40) >> kScopePlainShift;
+extern std::atomic<std::uint8_t*> scope_plain_pages;
+inline bool plain_scope_slot(const void* slot) {
+  std::uintptr_t p = (reinterpret_cast<std::uintptr_t>(slot) - kScopePlainBase) >> kScopePlainShift;
+  return p < kScopePlainPages && scope_plain_pages.load(std::memory_order_relaxed)[p] != 0;
+}
 inline bool counted_slot(const void* slot) {
   std::uintptr_t n = count_granules.load(std::memory_order_relaxed);
   if (n == 0) [[likely]] return false;
   std::uintptr_t g = (reinterpret_cast<std::uintptr_t>(slot) - kCardBase) >> kCountShift;
-  if (g >= n) return true;
+  if (g >= n) return !plain_scope_slot(slot);
   return ((count_bits.load(std::memory_order_relaxed)[g >> 3] >> (g & 7)) & 1) != 0;
 }
 
