@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "gc/roots.hpp"
 #include "runtime/os.hpp"
 
 namespace moss::detail {
@@ -99,6 +100,10 @@ void HeapImpl::verify_for_collection(const char* when) {
     std::fprintf(stderr, "moss: MOSS_VERIFY: %s a collection: %s\n", when, problem);
     std::abort();
   }
+  // The checks walked the heap in frames below this one, where the
+  // collection's own frames go next: their stale words must not become
+  // roots (verifying must not change what a collection keeps).
+  clear_stack_below();
 }
 
 HeapImpl::~HeapImpl() {

@@ -294,29 +294,6 @@ TEST_CASE("OutOfMemory at the heap limit leaves the heap consistent and usable")
   }
 }
 
-TEST_CASE("Heap::write stores through the barrier and checks its arguments") {
-  for (moss::Collector c : collectors()) {
-    CAPTURE(std::string(moss::collector_name(c)));
-    moss::Heap heap(opts(c));
-    moss::Root<Node> holder(heap, moss::make<Node>(heap, 1));
-    Node* target = moss::make<Node>(heap, 5);
-    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->left.slot())), target);
-    target = nullptr;
-    scrub_and_collect(heap);
-    CHECK(holder->left->value == 5);
-    int local = 0;
-    void* slot_outside = &local;
-    CHECK_THROWS_AS(heap.write(&local, &slot_outside, nullptr), moss::UsageError);
-    CHECK_THROWS_AS(heap.write(holder.get(), &slot_outside, nullptr), moss::UsageError);
-    // A tagged integer is not a reference.
-    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->right.slot())),
-               reinterpret_cast<void*>(std::uintptr_t{0x1235}));
-    heap.collect();
-    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->right.slot())), nullptr);
-    heap.verify();
-  }
-}
-
 namespace {
 // Tagged words, as an interpreter's value slots: a reference (an object
 // start) or an odd integer, stored with moss::write_word.
@@ -331,7 +308,33 @@ void store_word(Words* t, int i, std::uintptr_t w) {
   moss::write_word(reinterpret_cast<void**>(&t->words[i]), reinterpret_cast<void*>(w));
 }
 std::uintptr_t word_of(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+}  // namespace
 
+TEST_CASE("Heap::write stores through the barrier and checks its arguments") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    moss::Root<Node> holder(heap, moss::make<Node>(heap, 1));
+    Node* target = moss::make<Node>(heap, 5);
+    heap.write(holder.get(), reinterpret_cast<void**>(const_cast<void**>(holder->left.slot())), target);
+    target = nullptr;
+    scrub_and_collect(heap);
+    CHECK(holder->left->value == 5);
+    int local = 0;
+    void* slot_outside = &local;
+    CHECK_THROWS_AS(heap.write(&local, &slot_outside, nullptr), moss::UsageError);
+    CHECK_THROWS_AS(heap.write(holder.get(), &slot_outside, nullptr), moss::UsageError);
+    // A tagged integer is not a reference (in a slot traced as a word).
+    moss::Root<Words> words(heap, moss::make<Words>(heap));
+    heap.write(words.get(), reinterpret_cast<void**>(&words->words[3]), reinterpret_cast<void*>(std::uintptr_t{0x1235}));
+    heap.collect();
+    CHECK(words->words[3] == 0x1235);
+    heap.write(words.get(), reinterpret_cast<void**>(&words->words[3]), nullptr);
+    heap.verify();
+  }
+}
+
+namespace {
 // Random stores of references and other words, with collections (and
 // incremental marking) running in between; `expect` holds each slot's
 // tagged word, or -(value + 1) for a reference to a Counted of that value.
