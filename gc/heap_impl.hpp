@@ -89,7 +89,7 @@ class HeapImpl final : public SpanCacheOwner {
     std::uint32_t flags = TypeRegistry::flags(type);
     SizedType sized;
     sized.type_ = type;
-    sized.bytes_ = static_cast<std::uint32_t>(bytes);
+    sized.bytes_ = bytes;
     sized.finalizable_ = (flags & type_finalizable) != 0;
     if (bytes <= kMaxSmallPayload) sized.bin_ = bin_for(bytes, flags);
     return sized;

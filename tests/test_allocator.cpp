@@ -301,6 +301,14 @@ TEST_CASE("a SizedType allocates what allocate(type, bytes) does, and a default 
   }
   CHECK(heap.stats().live_objects == 0);
   CHECK_THROWS_AS(moss::Heap::sized_type(999999, 16), moss::UsageError);
+  // A size past 4 GiB is kept whole: the heap limit refuses it, as allocate(type, bytes) does.
+  moss::HeapOptions limited = manual();
+  limited.heap_limit = 64u << 20;
+  moss::Heap small(limited);
+  moss::SizedType huge = moss::Heap::sized_type(leaf_type(), (std::size_t{1} << 32) + 16);
+  CHECK(huge.bytes() == (std::size_t{1} << 32) + 16);
+  CHECK_THROWS_AS(small.allocate(huge), moss::OutOfMemory);
+  small.verify();
   CHECK_THROWS_AS(heap.allocate(moss::SizedType{}), moss::UsageError);
   heap.verify();
   CHECK(heap.stats().live_objects == 0);

@@ -214,8 +214,8 @@ class SizedType {
  private:
   friend class detail::HeapImpl;
   TypeIndex type_ = 0;
-  std::uint32_t bytes_ = 0;
   std::uint32_t bin_ = ~0u;  // the heap's size class and span kind; ~0u: none (a large object)
+  std::size_t bytes_ = 0;
   bool finalizable_ = false;
 };
 
