@@ -73,7 +73,7 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void* allocate(TypeIndex type, std::size_t bytes) {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
-      return allocate_in(bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes);
+      return allocate_in_bin(bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes);
     }
     return allocate_slow(type, bytes);
   }
@@ -97,23 +97,21 @@ class HeapImpl final : public SpanCacheOwner {
   // allocate() for a resolved type and size (a default-constructed
   // SizedType takes the slow path, which throws).
   MOSS_INLINE void* allocate(const SizedType& sized) {
-    return allocate_in(sized.bin_, sized.finalizable_, sized.type_, sized.bytes_);
+    if (MOSS_UNLIKELY(sized.bin_ >= SpanCache::kBins)) return allocate_slow(sized.type_, sized.bytes_);
+    return allocate_in_bin(sized.bin_, sized.finalizable_, sized.type_, sized.bytes_);
   }
-  // allocate() once the type and size are resolved: `bin` from bin_for, or
-  // any value past the last bin for a large object. The slow path checks
-  // everything again.
-  MOSS_INLINE void* allocate_in(std::uint32_t bin, bool finalizable, TypeIndex type, std::size_t bytes) {
-    if (MOSS_LIKELY(bin < SpanCache::kBins)) {
-      std::size_t clear = 0;
-      void* p = cache_.try_allocate_bin(bin, finalizable, clear);
-      if (MOSS_LIKELY(p != nullptr)) {
-        ObjectHeader* h = header_of(p);
-        h->type = type;
-        h->gc_state = birth_state_;
-        if (MOSS_UNLIKELY(hooks_on_)) return hooked_allocation(p, bytes, clear);
-        if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
-        return p;
-      }
+  // allocate() once the type and size are resolved: `bin` from bin_for. The
+  // slow path checks everything again.
+  MOSS_INLINE void* allocate_in_bin(std::uint32_t bin, bool finalizable, TypeIndex type, std::size_t bytes) {
+    std::size_t clear = 0;
+    void* p = cache_.try_allocate_bin(bin, finalizable, clear);
+    if (MOSS_LIKELY(p != nullptr)) {
+      ObjectHeader* h = header_of(p);
+      h->type = type;
+      h->gc_state = birth_state_;
+      if (MOSS_UNLIKELY(hooks_on_)) return hooked_allocation(p, bytes, clear);
+      if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
+      return p;
     }
     return allocate_slow(type, bytes);
   }
@@ -177,28 +175,27 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void* allocate_local(ScopeSpans& scope, TypeIndex type, std::size_t bytes, std::uint32_t site) {
     if (MOSS_LIKELY(TypeRegistry::valid(type) && bytes <= kMaxSmallPayload)) {
       std::uint32_t flags = TypeRegistry::flags(type);
-      return allocate_local_in(scope, bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes, site);
+      return allocate_local_in_bin(scope, bin_for(bytes, flags), (flags & type_finalizable) != 0, type, bytes, site);
     }
     return allocate_local_slow(scope, type, bytes, site);
   }
   MOSS_INLINE void* allocate_local(ScopeSpans& scope, const SizedType& sized) {
-    return allocate_local_in(scope, sized.bin_, sized.finalizable_, sized.type_, sized.bytes_, 0);
+    if (MOSS_UNLIKELY(sized.bin_ >= SpanCache::kBins)) return allocate_local_slow(scope, sized.type_, sized.bytes_, 0);
+    return allocate_local_in_bin(scope, sized.bin_, sized.finalizable_, sized.type_, sized.bytes_, 0);
   }
-  // allocate_local once the type and size are resolved (as allocate_in).
-  MOSS_INLINE void* allocate_local_in(ScopeSpans& scope, std::uint32_t bin, bool finalizable, TypeIndex type,
-                                      std::size_t bytes, std::uint32_t site) {
-    if (MOSS_LIKELY(bin < SpanCache::kBins)) {
-      std::size_t clear = 0;
-      void* p = cache_.try_allocate_scoped(scope, bin, finalizable, clear);
-      if (MOSS_LIKELY(p != nullptr)) {
-        ObjectHeader* h = header_of(p);
-        h->type = type;
-        h->gc_state = kLocalBit | (site << kSiteShift) | birth_state_;
-        ++local_objects;
-        if (MOSS_UNLIKELY(local_hooks_on_)) return hooked_local_allocation(p, bytes, clear);
-        if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
-        return p;
-      }
+  // allocate_local once the type and size are resolved (as allocate_in_bin).
+  MOSS_INLINE void* allocate_local_in_bin(ScopeSpans& scope, std::uint32_t bin, bool finalizable, TypeIndex type,
+                                          std::size_t bytes, std::uint32_t site) {
+    std::size_t clear = 0;
+    void* p = cache_.try_allocate_scoped(scope, bin, finalizable, clear);
+    if (MOSS_LIKELY(p != nullptr)) {
+      ObjectHeader* h = header_of(p);
+      h->type = type;
+      h->gc_state = kLocalBit | (site << kSiteShift) | birth_state_;
+      ++local_objects;
+      if (MOSS_UNLIKELY(local_hooks_on_)) return hooked_local_allocation(p, bytes, clear);
+      if (clear != 0) return std::memset(p, 0, clear);  // a tail call: memset returns p
+      return p;
     }
     return allocate_local_slow(scope, type, bytes, site);
   }
