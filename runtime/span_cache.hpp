@@ -117,7 +117,7 @@ class SpanCache {
   // with inline stores is left for the caller to clear: `clear_bytes` says
   // how much (0: nothing to do).
   MOSS_INLINE void* try_allocate_small(std::size_t cls, bool noscan, bool finalizable, std::size_t& clear_bytes) {
-    return try_take(current_[cls][noscan], finalizable, clear_bytes);
+    return try_allocate_bin(bin(cls, noscan), finalizable, clear_bytes);
   }
   // The same by `bin`: a size class and span kind in one number.
   static constexpr std::uint32_t kBins = kNumSizeClasses * 2;
@@ -482,7 +482,8 @@ class SpanCache {
   // slot sizes are multiples of 8, and the 8 bytes past the payload are the
   // next header: a payload of 8 takes one 8-byte store; a longer one ends
   // with a 16-byte store flush with its end, so the stores before it may
-  // overlap it instead of stopping short (16 to 32 bytes: two stores).
+  // overlap it instead of stopping short (16 bytes: one store; 24 or 32:
+  // two).
   static constexpr std::size_t kInlineZeroMax = 248;
   static MOSS_INLINE void zero_small_payload(void* p, std::size_t bytes) {
     auto* q = static_cast<char*>(p);
