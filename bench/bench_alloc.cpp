@@ -85,25 +85,24 @@ void BM_pair_glibc(benchmark::State& state) { pair_loop(state, std::malloc, std:
 
 // The collector's common case: allocate only, reclaim in bulk (a full
 // collection of an all-garbage heap every 64 Ki objects).
+template <class Alloc>
+void alloc_only_loop(benchmark::State& state, moss::Heap& heap, Alloc alloc) {
+  std::size_t count = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(alloc());
+    if (++count % 65536 == 0) heap.collect();
+  }
+}
 void BM_alloc_only_moss(benchmark::State& state) {
   moss::Heap heap(manual());
   auto n = static_cast<std::size_t>(state.range(0));
   moss::TypeIndex t = leaf_type();
-  std::size_t count = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(heap.allocate(t, n));
-    if (++count % 65536 == 0) heap.collect();
-  }
+  alloc_only_loop(state, heap, [&] { return heap.allocate(t, n); });
 }
-
 void BM_alloc_only_moss_sized(benchmark::State& state) {
   moss::Heap heap(manual());
   moss::SizedType sized = moss::Heap::sized_type(leaf_type(), static_cast<std::size_t>(state.range(0)));
-  std::size_t count = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(heap.allocate(sized));
-    if (++count % 65536 == 0) heap.collect();
-  }
+  alloc_only_loop(state, heap, [&] { return heap.allocate(sized); });
 }
 
 void BM_simple_moss(benchmark::State& state) {
