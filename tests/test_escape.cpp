@@ -158,10 +158,17 @@ TEST_CASE("objects that do not escape are reclaimed at scope exit without a coll
     moss::HeapStats after = heap.stats();
     std::uint64_t made = 10 * 100 + 50 + 10;
     CHECK(after.local_objects - before.local_objects == made);
-    CHECK(after.local_reclaimed - before.local_reclaimed == made);
-    CHECK(after.local_escaped == before.local_escaped);
-    CHECK(FinNode::finalized - finalized == 50);
-    CHECK(after.freed_objects - before.freed_objects == made);
+    // Nothing escapes, unless a debug build's exit check finds a stale
+    // word above the scope that points at one of its objects (an earlier
+    // iteration's, say, whose memory this scope reuses): it keeps that
+    // object and what it reaches, and says so (local_rescued). The rest
+    // are reclaimed.
+    std::uint64_t escaped = after.local_escaped - before.local_escaped;
+    if (after.local_rescued == before.local_rescued) CHECK(escaped == 0);
+    CHECK(escaped <= made / 10);
+    CHECK(after.local_reclaimed - before.local_reclaimed == made - escaped);
+    CHECK(after.freed_objects - before.freed_objects == made - escaped);
+    if (escaped == 0) CHECK(FinNode::finalized - finalized == 50);
     if (!stress_mode()) CHECK(after.collections == before.collections);
     heap.verify();
   }
