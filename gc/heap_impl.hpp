@@ -138,7 +138,7 @@ class HeapImpl final : public SpanCacheOwner {
   MOSS_INLINE void free(void* object, bool run_finalizer) {
     std::uint32_t i = 0;
     Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
-    if (MOSS_UNLIKELY(s == nullptr || (run_finalizer && finalizer_pending(object)))) {
+    if (MOSS_UNLIKELY(s == nullptr || (run_finalizer && s->has_finalizable && finalizer_pending(object)))) {
       return free_slow(object, run_finalizer);
     }
     if (s->scope_depth != 0) {
@@ -341,7 +341,7 @@ class HeapImpl final : public SpanCacheOwner {
   bool verifying() const { return verify_collections_; }
   void verify_for_collection(const char* when);
 
- // Throws the UsageError for a type index never registered.
+  // Throws the UsageError for a type index never registered.
   [[noreturn]] static void invalid_type(TypeIndex type);
 
  private:

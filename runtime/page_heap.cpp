@@ -26,6 +26,10 @@ PageHeap& PageHeap::create() {
   // Never destroyed: heaps may outlive static destructors' order. The card
   // table comes first: a slot in an arena must find it there.
   static PageHeap* heap = [] {
+    if (!Pagemap::reserve_root()) {
+      throw OutOfMemory("moss: out of memory: the operating system refused to reserve the page map's root (" +
+                        std::to_string(kRootEntries * sizeof(void*) >> 20) + " MiB of address space)");
+    }
     reserve_card_table();
     return new PageHeap();
   }();

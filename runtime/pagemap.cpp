@@ -7,18 +7,20 @@ namespace moss::detail {
 
 std::atomic<std::atomic<PagemapLeaf*>*> Pagemap::root_{nullptr};
 
+bool Pagemap::reserve_root() {
+  if (root_.load(std::memory_order_relaxed) != nullptr) return true;
+  // Fresh anonymous memory reads as zero: every entry starts null.
+  void* root = os_reserve(kRootEntries * sizeof(std::atomic<PagemapLeaf*>), kPageSize);
+  if (root == nullptr) return false;
+  root_.store(static_cast<std::atomic<PagemapLeaf*>*>(root), std::memory_order_release);
+  return true;
+}
+
 bool Pagemap::ensure(const void* start, std::size_t bytes) {
   auto first = reinterpret_cast<std::uintptr_t>(start) >> kArenaShift;
   auto last = (reinterpret_cast<std::uintptr_t>(start) + bytes - 1) >> kArenaShift;
-  if (last >= kRootEntries) return false;
+  if (last >= kRootEntries || !reserve_root()) return false;
   std::atomic<PagemapLeaf*>* root = root_.load(std::memory_order_relaxed);
-  if (root == nullptr) {
-    // Fresh anonymous memory reads as zero: every entry starts null.
-    root = static_cast<std::atomic<PagemapLeaf*>*>(
-        os_reserve(kRootEntries * sizeof(std::atomic<PagemapLeaf*>), kPageSize));
-    if (root == nullptr) return false;
-    root_.store(root, std::memory_order_release);
-  }
   for (std::uintptr_t a = first; a <= last; ++a) {
     if (root[a].load(std::memory_order_relaxed) != nullptr) continue;
     void* leaf = os_reserve(sizeof(PagemapLeaf), kPageSize);

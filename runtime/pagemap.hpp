@@ -2,7 +2,7 @@
 //
 // A two-level radix tree over the 48-bit address space, one per process.
 // The root has one entry per 64 MiB arena (2^22 entries, reserved
-// MAP_NORESERVE when the first arena is mapped, so only the touched part is
+// MAP_NORESERVE when the page heap is made, so only the touched part is
 // ever resident; not a static array, which would put 32 MiB in the data
 // segments that conservative collectors sharing the process scan); each
 // arena has a leaf of 8192 Span pointers, one per 8 KiB page. A lookup is
@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/assert.hpp"
 #include "runtime/size_classes.hpp"
 
 namespace moss::detail {
@@ -37,24 +38,32 @@ struct PagemapLeaf {
 
 class Pagemap {
  public:
+  // The span whose page table entry covers `address`, or null. An address
+  // past the 48-bit space wraps onto some arena's entry (its bits above 48
+  // are dropped), so a caller checks the span's bounds, as for any stale
+  // entry. Only once the root exists (reserve_root(), which the page heap
+  // calls when it is made: every lookup comes after it).
   static Span* lookup(const void* address) {
     auto a = reinterpret_cast<std::uintptr_t>(address);
-    std::uintptr_t arena = a >> kArenaShift;
     std::atomic<PagemapLeaf*>* root = root_.load(std::memory_order_acquire);
-    if (arena >= kRootEntries || root == nullptr) return nullptr;
-    PagemapLeaf* leaf = root[arena].load(std::memory_order_acquire);
+    MOSS_ASSERT(root != nullptr);
+    PagemapLeaf* leaf = root[(a >> kArenaShift) & (kRootEntries - 1)].load(std::memory_order_acquire);
     if (leaf == nullptr) return nullptr;
     return leaf->spans[(a >> kPageShift) & (kPagesPerArena - 1)].load(std::memory_order_acquire);
   }
 
+  // Makes the root exist (idempotent); false if the operating system
+  // refused the reservation. Page heap lock held, or before any other
+  // thread can look anything up.
+  static bool reserve_root();
   // Makes the leaves for [start, start + bytes) exist. Page heap lock held.
   static bool ensure(const void* start, std::size_t bytes);
   // Maps pages [first, first + count) to span. Page heap lock held.
   static void set(const void* first_page, std::size_t count, Span* span);
 
  private:
-  // Null until the first ensure(); its entries are null until an arena's
-  // leaf exists.
+  // Null until reserve_root(); its entries are null until an arena's leaf
+  // exists.
   static std::atomic<std::atomic<PagemapLeaf*>*> root_;
 };
 

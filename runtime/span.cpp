@@ -37,6 +37,7 @@ void Span::init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_byte
   slot_size = slot_bytes;
   slots = slot_count;
   magic = cls != 0 ? detail::size_class(cls).magic : 0;
+  MOSS_ASSERT((kind == SpanState::small) == (cls != 0));  // index_of: a large span's magic is 0
   if (kind == SpanState::small) {
     exact_shift = static_cast<std::uint32_t>(__builtin_ctz(slot_bytes));
     std::uint64_t odd = slot_bytes >> exact_shift;

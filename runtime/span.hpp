@@ -33,6 +33,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/set.hpp>
 #include <cstddef>
@@ -123,12 +124,13 @@ struct Span {
   // matches (span_cache.hpp, "Background sweeping").
   std::atomic<std::uint64_t> bits_gen{0};
   // Scope spans (runtime/escape/scope_spans.hpp): the depth of the LocalScope
-  // that owns the span (0: an ordinary heap span), how many of its objects
-  // escaped (an upper bound; explicit frees do not lower it), and whether
-  // any object in it has a finalizer.
+  // that owns the span (0: an ordinary heap span) and how many of its
+  // objects escaped (an upper bound; explicit frees do not lower it).
   std::uint32_t cache_index = 0;   // position in the owner's list of all its spans
   std::uint32_t scope_depth = 0;
   std::uint32_t escaped = 0;
+  // Any span: whether an object of a type with a finalizer may be in it
+  // (false: the sweep and explicit frees need not look at object types).
   bool has_finalizable = false;
   // A scope span: a heap object (not a local one of an open scope) may
   // have been stored into one of its objects (refcount traces such spans
@@ -164,22 +166,30 @@ struct Span {
   std::uint32_t index_of(const void* address) const {
     const char* a = static_cast<const char*>(address);
     if (a < first_slot()) return slots;
-    std::uint32_t i = state == SpanState::large ? 0 : slot_index(static_cast<std::size_t>(a - first_slot()), magic);
+    std::uint32_t i = slot_index(static_cast<std::size_t>(a - first_slot()), magic);  // large: magic 0, slot 0
     return i < slots ? i : slots;
   }
 
-  // The slot whose payload starts exactly at `address`, or `slots` for any
-  // other address (inside an object, in a gap, outside the span): one
-  // multiply by the inverse of the slot size's odd part. For a multiple of
-  // the slot size the product is the quotient; for anything else it is
-  // larger than any slot count (and an address below the span wraps to a
-  // huge offset, which fails the same way).
-  std::uint32_t exact_index(const void* address) const {
+  // Whether `address` is exactly a slot's payload start (not inside an
+  // object, in a gap or outside the span), and which (`index`): one rotate
+  // and one multiply by the inverse of the slot size's odd part. With the
+  // offset x = odd << shift times q for a slot q, rotating right by shift
+  // gives odd * q, and the multiply gives back q. Any other offset gives a
+  // number no slot has: one with low bits set rotates them to the top,
+  // past every multiple odd * q of a slot (those stay below the span's
+  // size), and the multiply maps distinct numbers to distinct numbers; an
+  // address below the span wraps to a huge offset, which fails the same way.
+  bool exact_slot(const void* address, std::uint32_t& index) const {
     std::uint64_t x = reinterpret_cast<std::uintptr_t>(address) - reinterpret_cast<std::uintptr_t>(start) -
                       (kSlotOffset + kHeaderSize);
-    if ((x & ((std::uint64_t{1} << exact_shift) - 1)) != 0) return slots;
-    std::uint64_t q = (x >> exact_shift) * exact_inverse;
-    return q < slots ? static_cast<std::uint32_t>(q) : slots;
+    std::uint64_t q = std::rotr(x, static_cast<int>(exact_shift)) * exact_inverse;
+    index = static_cast<std::uint32_t>(q);
+    return q < slots;
+  }
+  // The same as a slot index, or `slots` for anything but a payload start.
+  std::uint32_t exact_index(const void* address) const {
+    std::uint32_t i = 0;
+    return exact_slot(address, i) ? i : slots;
   }
 
   // The slots of alloc-bit word w that hold objects (the alloc bits less

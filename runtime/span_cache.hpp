@@ -275,8 +275,8 @@ class SpanCache {
         s->bits_gen.load(std::memory_order_acquire) != gen_) {
       return nullptr;
     }
-    std::uint32_t i = s->exact_index(payload);
-    if (i >= s->slots || !s->is_allocated(i)) return nullptr;
+    std::uint32_t i = 0;
+    if (!s->exact_slot(payload, i) || !s->is_allocated(i)) return nullptr;
     index = i;
     return s;
   }
@@ -285,8 +285,8 @@ class SpanCache {
   MOSS_INLINE bool is_object_start(const void* address) const {
     Span* s = PageHeap::lookup(address);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return false;
-    std::uint32_t i = s->exact_index(address);
-    if (i >= s->slots) return false;
+    std::uint32_t i = 0;
+    if (!s->exact_slot(address, i)) return false;
     std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
     if (MOSS_LIKELY(gen == gen_)) return s->is_allocated(i);
     if (!background_) return s->is_marked(i);
@@ -312,31 +312,45 @@ class SpanCache {
   }
   // The slot of `s` holding `address`, or s->slots if it is outside them.
   static std::uint32_t slot_in(const Span* s, const void* address) {
-    const char* a = static_cast<const char*>(address);
-    if (a < s->start || a >= s->end()) return s->slots;
-    return s->index_of(address);
+    // One unsigned compare for both bounds: an address below the first
+    // slot wraps to a huge offset.
+    std::uint64_t x = reinterpret_cast<std::uintptr_t>(address) - reinterpret_cast<std::uintptr_t>(s->first_slot());
+    if (x >= s->bytes() - kSlotOffset) return s->slots;
+    std::uint32_t i = slot_index(x, s->magic);  // a large span's magic is 0: slot 0
+    return i < s->slots ? i : s->slots;
   }
   // The rest of locate() once the page heap has named `s`, a span of this
   // cache, for `address`.
   MOSS_INLINE Span* locate_in(Span* s, const void* address, std::uint32_t& index) const {
     std::uint32_t i = slot_in(s, address);
     if (i >= s->slots) return nullptr;
-    // In a span not yet swept this cycle, the last marking decides; with
-    // background sweeping the span is swept first (or its sweeper awaited),
-    // since a helper thread may be rewriting its bitmaps.
-    std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
-    bool live;
-    if (MOSS_LIKELY(gen == gen_)) {
-      live = s->is_allocated(i);
-    } else if (!background_) {
-      live = s->is_marked(i);
-    } else {
-      const_cast<SpanCache*>(this)->settle(s);
-      live = s->is_allocated(i);
-    }
+    bool live = MOSS_LIKELY(current_bits(s)) ? s->is_allocated(i) : live_in_stale(s, i);
     if (!live) return nullptr;
     index = i;
     return s;
+  }
+  // locate() in two steps, for a caller that keeps its common case free of
+  // calls (the marker): the span of this cache and the slot that `address`
+  // falls in, or null (whether the slot holds an object is not asked)...
+  MOSS_INLINE Span* locate_slot(const void* address, std::uint32_t& index) const {
+    Span* s = PageHeap::lookup(address);
+    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
+    index = slot_in(s, address);
+    return index < s->slots ? s : nullptr;
+  }
+  // ...then whether s's bitmaps reflect this cycle's sweep (is_allocated
+  // tells which slots hold objects)...
+  bool current_bits(const Span* s) const { return s->bits_gen.load(std::memory_order_acquire) == gen_; }
+  // ...and if not, whether slot i holds an object: in a span not yet swept
+  // this cycle the last marking decides; with background sweeping the span
+  // is swept first (or its sweeper awaited), since a helper thread may be
+  // rewriting its bitmaps.
+  MOSS_NOINLINE bool live_in_stale(Span* s, std::uint32_t i) const {
+    if (!current_bits(s)) {
+      if (!background_) return s->is_marked(i);
+      const_cast<SpanCache*>(this)->settle(s);
+    }
+    return s->is_allocated(i);
   }
 
   // Payload bytes of the object at `payload`.

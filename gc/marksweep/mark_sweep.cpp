@@ -37,6 +37,60 @@ inline void prefetch_object(const Grey& g) {
   __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
 }
 
+// A marker's grey objects: a stack whose push is a compare and two stores,
+// with its growth out of line, so that shading an object makes no call
+// (and saves no registers) but when the stack grows.
+class GreyStack {
+ public:
+  GreyStack() = default;
+  GreyStack(GreyStack&&) = default;  // the buffer moves with its pointers
+  GreyStack& operator=(GreyStack&&) = default;
+  GreyStack(const GreyStack&) = delete;
+  GreyStack& operator=(const GreyStack&) = delete;
+
+  bool empty() const { return top_ == base_; }
+  std::size_t size() const { return static_cast<std::size_t>(top_ - base_); }
+  const Grey& back() const { return top_[-1]; }
+  void pop_back() { --top_; }
+  MOSS_INLINE void push_back(Grey g) {
+    if (MOSS_UNLIKELY(top_ == end_)) return grow_and_push(g);
+    *top_++ = g;
+  }
+  // Takes the older half out (what parallel marking shares).
+  std::vector<Grey> take_older_half() {
+    std::size_t half = size() / 2;
+    std::vector<Grey> chunk(base_, base_ + half);
+    std::copy(base_ + half, top_, base_);
+    top_ -= half;
+    return chunk;
+  }
+  // Replaces the contents with `items` (a chunk taken from the pool).
+  void assign(std::vector<Grey>&& items) {
+    std::size_t n = items.size();
+    storage_ = std::move(items);
+    storage_.resize(std::max<std::size_t>(2 * n, kInitial));
+    point_at(n);
+  }
+
+ private:
+  static constexpr std::size_t kInitial = 1024;
+  MOSS_NOINLINE void grow_and_push(Grey g) {
+    std::size_t n = size();
+    storage_.resize(std::max<std::size_t>(2 * storage_.size(), kInitial));
+    point_at(n);
+    *top_++ = g;
+  }
+  void point_at(std::size_t n) {
+    base_ = storage_.data();
+    top_ = base_ + n;
+    end_ = base_ + storage_.size();
+  }
+  std::vector<Grey> storage_;  // all of it usable: [base_, top_) holds the stack
+  Grey* base_ = nullptr;
+  Grey* top_ = nullptr;
+  Grey* end_ = nullptr;
+};
+
 // Grey objects left at an incremental cycle's termination that make a
 // parallel drain worth its wake-up.
 constexpr std::size_t kParallelTermination = 4096;
@@ -58,7 +112,7 @@ constexpr std::size_t kCardScanStep = 4096;  // scan work per step of a minor cy
 constexpr std::size_t kArraySlotWork = 32;  // scan work charged per array slot
 
 struct Marker {
-  std::vector<Grey> grey;
+  GreyStack grey;
   std::vector<ArrayPiece> arrays;  // the sequential marker's only
   const void* tracing = nullptr;   // the object being traced (drain)
   std::vector<void**> weak;
@@ -139,11 +193,19 @@ class MarkSweep final : public CollectorBase {
   // The tracing core's entry: shades `address`'s object grey if it is a
   // white live object of this heap (interior pointers count). `Shared`:
   // other threads mark at the same time (mark bits are set atomically).
+  // The common case (a span swept this cycle, a stack with room) makes
+  // no call; the rest is shade_in_stale.
   template <bool Shared>
   MOSS_INLINE void shade(Marker& m, const void* address) {
     std::uint32_t i = 0;
-    Span* s = heap_.cache().locate(address, i);
-    if (s != nullptr && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
+    Span* s = heap_.cache().locate_slot(address, i);
+    if (s == nullptr) return;
+    if (MOSS_UNLIKELY(!heap_.cache().current_bits(s))) return shade_in_stale<Shared>(m, s, i);
+    if (s->is_allocated(i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
+  }
+  template <bool Shared>
+  MOSS_NOINLINE void shade_in_stale(Marker& m, Span* s, std::uint32_t i) {
+    if (heap_.cache().live_in_stale(s, i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
   }
   template <bool Shared>
   void shade_exact(Marker& m, const void* address) {
@@ -533,7 +595,7 @@ bool MarkSweep::drain(std::size_t budget) {
   Grey queue[kQueue];
   std::size_t head = 0, queued = 0;
   std::size_t work = 0;
-  std::vector<Grey>& grey = main_.grey;
+  GreyStack& grey = main_.grey;
   std::vector<ArrayPiece>& arrays = main_.arrays;
   for (;;) {
     if (!arrays.empty()) {
@@ -651,9 +713,7 @@ void MarkSweep::mark_in_parallel(Marker& m) {
 }
 
 void MarkSweep::share_grey(Marker& m) {
-  std::size_t half = m.grey.size() / 2;
-  std::vector<Grey> chunk(m.grey.begin(), m.grey.begin() + static_cast<std::ptrdiff_t>(half));
-  m.grey.erase(m.grey.begin(), m.grey.begin() + static_cast<std::ptrdiff_t>(half));
+  std::vector<Grey> chunk = m.grey.take_older_half();
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     pool_.push_back(std::move(chunk));
@@ -666,7 +726,7 @@ bool MarkSweep::take_grey(Marker& m) {
   idle_.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
     if (!pool_.empty()) {
-      m.grey = std::move(pool_.back());
+      m.grey.assign(std::move(pool_.back()));
       pool_.pop_back();
       idle_.fetch_sub(1, std::memory_order_relaxed);
       return true;
