@@ -655,12 +655,15 @@ bool MarkSweep::drain(std::size_t budget) {
       ti.trace(g.object, visitor_);
       main_.tracing = nullptr;
     }
-    // A long array the object deferred (arrays was empty before its trace)
-    // is traced in pieces, each paid for separately; the object's own
-    // entry pays for the rest of it.
-    std::size_t deferred = 0;
-    for (const ArrayPiece& a : arrays) deferred += a.count * 8;
-    std::size_t cost = (g.bytes > deferred ? g.bytes - deferred : 0) + 16;
+    std::size_t cost = g.bytes + 16;
+    if (MOSS_UNLIKELY(!arrays.empty())) {
+      // A long array the object deferred (arrays was empty before its
+      // trace) is traced in pieces, each paid for separately; the object's
+      // own entry pays for the rest of it.
+      std::size_t deferred = 0;
+      for (const ArrayPiece& a : arrays) deferred += a.count * 8;
+      cost = (g.bytes > deferred ? g.bytes - deferred : 0) + 16;
+    }
     work += cost;
     cycle_work_ += cost;
   }
