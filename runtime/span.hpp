@@ -197,7 +197,7 @@ struct Span {
   std::uint64_t allocated_word(std::uint32_t w) const { return alloc_bits[w] & ~cached_in_word(w); }
   // The free cache as a mask over word w (0 unless it is the cache's word).
   std::uint64_t cached_in_word(std::uint32_t w) const { return (free_index >> 6) == w ? free_cache : 0; }
-  bool is_allocated(std::uint32_t i) const {
+  MOSS_INLINE bool is_allocated(std::uint32_t i) const {
     std::uint32_t d = i - free_index;  // wraps for a slot below the cache's word
     bool cached = d < 64 && ((free_cache >> d) & 1) != 0;
     return ((alloc_bits[i >> 6] >> (i & 63)) & 1) != 0 && !cached;

@@ -17,6 +17,7 @@
 #include "gc/roots.hpp"
 #include "moss/member.hpp"
 #include "runtime/barrier.hpp"
+#include "runtime/work_stack.hpp"
 
 namespace moss::detail {
 
@@ -37,59 +38,8 @@ inline void prefetch_object(const Grey& g) {
   __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
 }
 
-// A marker's grey objects: a stack whose push is a compare and two stores,
-// with its growth out of line, so that shading an object makes no call
-// (and saves no registers) but when the stack grows.
-class GreyStack {
- public:
-  GreyStack() = default;
-  GreyStack(GreyStack&&) = default;  // the buffer moves with its pointers
-  GreyStack& operator=(GreyStack&&) = default;
-  GreyStack(const GreyStack&) = delete;
-  GreyStack& operator=(const GreyStack&) = delete;
-
-  bool empty() const { return top_ == base_; }
-  std::size_t size() const { return static_cast<std::size_t>(top_ - base_); }
-  const Grey& back() const { return top_[-1]; }
-  void pop_back() { --top_; }
-  MOSS_INLINE void push_back(Grey g) {
-    if (MOSS_UNLIKELY(top_ == end_)) return grow_and_push(g);
-    *top_++ = g;
-  }
-  // Takes the older half out (what parallel marking shares).
-  std::vector<Grey> take_older_half() {
-    std::size_t half = size() / 2;
-    std::vector<Grey> chunk(base_, base_ + half);
-    std::copy(base_ + half, top_, base_);
-    top_ -= half;
-    return chunk;
-  }
-  // Replaces the contents with `items` (a chunk taken from the pool).
-  void assign(std::vector<Grey>&& items) {
-    std::size_t n = items.size();
-    storage_ = std::move(items);
-    storage_.resize(std::max<std::size_t>(2 * n, kInitial));
-    point_at(n);
-  }
-
- private:
-  static constexpr std::size_t kInitial = 1024;
-  MOSS_NOINLINE void grow_and_push(Grey g) {
-    std::size_t n = size();
-    storage_.resize(std::max<std::size_t>(2 * storage_.size(), kInitial));
-    point_at(n);
-    *top_++ = g;
-  }
-  void point_at(std::size_t n) {
-    base_ = storage_.data();
-    top_ = base_ + n;
-    end_ = base_ + storage_.size();
-  }
-  std::vector<Grey> storage_;  // all of it usable: [base_, top_) holds the stack
-  Grey* base_ = nullptr;
-  Grey* top_ = nullptr;
-  Grey* end_ = nullptr;
-};
+// A marker's grey objects.
+using GreyStack = WorkStack<Grey>;
 
 // Grey objects left at an incremental cycle's termination that make a
 // parallel drain worth its wake-up.

@@ -11,6 +11,7 @@
 #include "gc/roots.hpp"
 #include "moss/member.hpp"
 #include "runtime/barrier.hpp"
+#include "runtime/work_stack.hpp"
 
 namespace moss::detail {
 
@@ -273,7 +274,7 @@ class RefCount final : public CollectorBase {
   // (unless that resurrected it) its children are decremented and its weak
   // slots forgotten. Returns whether p is to be freed (free_released).
   bool release_dead(void* p);
-  void free_released(std::vector<void*>& objects);
+  void free_released(WorkStack<void*>& objects);
   void release_child(void* c);
   std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
   // The least wait is scaled by cycle_backoff_: runs that trial-delete
@@ -302,10 +303,10 @@ class RefCount final : public CollectorBase {
   std::vector<void*> zct_;
   std::vector<void*> zct_scratch_;
   std::uint64_t allocated_at_pass_ = 0;  // the cache's allocated_objects() at the last nursery pass
-  std::vector<void*> promoted_;  // a nursery pass's survivors (its work list)
-  std::vector<void*> released_;  // drain's released objects, freed at its end
-  std::vector<void*> young_;     // survivors with a count: candidates once the batch is freed
-  std::vector<void*> dead_;
+  WorkStack<void*> promoted_;  // a nursery pass's survivors (its work list)
+  WorkStack<void*> released_;  // drain's released objects, freed at its end
+  WorkStack<void*> young_;     // survivors with a count: candidates once the batch is freed
+  WorkStack<void*> dead_;
   // Candidates, oldest first, each with the allocation clock when buffered.
   struct Candidate {
     void* object;
@@ -695,7 +696,7 @@ bool RefCount::release_dead(void* p) {
 // dying with a zero count: a reference to it from another dead object
 // finds nothing to decrement, as it would find nothing once freed.
 void RefCount::drain(std::size_t budget) {
-  std::vector<void*>& released = released_;
+  WorkStack<void*>& released = released_;
   released.clear();
   std::size_t done = 0;
   while (!dead_.empty() && done < budget) {
@@ -707,7 +708,7 @@ void RefCount::drain(std::size_t budget) {
   free_released(released);
 }
 
-void RefCount::free_released(std::vector<void*>& objects) {
+void RefCount::free_released(WorkStack<void*>& objects) {
   SpanCache& cache = heap_.cache();
   std::size_t first = 0;
   while (first < objects.size()) {
@@ -718,7 +719,7 @@ void RefCount::free_released(std::vector<void*>& objects) {
       set_counted(s, objects[end], false);
       ++end;
     } while (end < objects.size() && objects[end] >= s->start && objects[end] < s->end());
-    cache.free_in_span(s, objects.data() + first, end - first);
+    cache.free_in_span(s, objects.begin() + first, end - first);
     first = end;
   }
   freed_promptly_ += objects.size();
@@ -777,7 +778,7 @@ void RefCount::promote_nursery() {
   SpanCache& cache = heap_.cache();
   allocated_at_pass_ = cache.allocated_objects();
   const std::vector<Span*>& spans = cache.young_spans();
-  std::vector<void*>& promoted = promoted_;
+  WorkStack<void*>& promoted = promoted_;
   promoted.clear();
   // The young objects are the unmarked ones of the spans allocation took
   // objects from since the last pass (an unmarked object may be old too,
