@@ -335,6 +335,7 @@ class SpanCache {
   MOSS_INLINE Span* locate_slot(const void* address, std::uint32_t& index) const {
     Span* s = PageHeap::lookup(address);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return nullptr;
+    if (MOSS_LIKELY(s->exact_slot(address, index))) return s;  // an object start: no division
     index = slot_in(s, address);
     return index < s->slots ? s : nullptr;
   }

@@ -263,6 +263,8 @@ class MarkSweep final : public CollectorBase {
   // Traces grey objects until `budget` bytes were scanned or none is left;
   // returns true when the mark stack is empty.
   bool drain(std::size_t budget);
+  // drain's loop; `work` is set to the work done.
+  bool drain_some(std::size_t budget, std::size_t& work);
   // Traces every grey object with the helper threads (the termination's
   // and a full collection's drain).
   void drain_in_parallel();
@@ -536,6 +538,13 @@ void MarkSweep::scan_roots() {
 }
 
 bool MarkSweep::drain(std::size_t budget) {
+  std::size_t work = 0;
+  bool done = drain_some(budget, work);
+  cycle_work_ += work;
+  return done;
+}
+
+bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
   // Objects leave the grey stack through a short queue: each is prefetched
   // as it enters and traced as it leaves, a few objects later, so the miss
   // on its header and fields overlaps with tracing the ones ahead of it.
@@ -545,13 +554,17 @@ bool MarkSweep::drain(std::size_t budget) {
   Grey queue[kQueue];
   std::size_t head = 0, queued = 0;
   std::size_t work = 0;
+  auto finish = [&work, &work_done](bool done) {
+    work_done = work;
+    return done;
+  };
   GreyStack& grey = main_.grey;
   std::vector<ArrayPiece>& arrays = main_.arrays;
   for (;;) {
     if (!arrays.empty()) {
       if (work >= budget) {
         for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
-        return false;
+        return finish(false);
       }
       ArrayPiece& a = arrays.back();
       if (heap_.cache().find_object(a.holder) != a.holder) {
@@ -570,7 +583,6 @@ bool MarkSweep::drain(std::size_t budget) {
       // likely cold), not just its 8 bytes: else one slice could shade
       // tens of thousands of targets.
       work += n * kArraySlotWork + 16;
-      cycle_work_ += n * kArraySlotWork + 16;
       continue;
     }
     while (queued < kQueue && !grey.empty()) {
@@ -583,17 +595,16 @@ bool MarkSweep::drain(std::size_t budget) {
     if (queued == 0) {
       // A minor cycle's dirty cards are scanned a little at a time, when
       // the grey stack has run dry, so that it stays short.
-      if (heap_.cache().span_walk_done()) return true;
-      if (work >= budget) return false;
+      if (heap_.cache().span_walk_done()) return finish(true);
+      if (work >= budget) return finish(false);
       std::size_t w = scan_cards(std::min<std::size_t>(budget - work, kCardScanStep));
       work += w;
-      cycle_work_ += w;
       continue;
     }
     if (work >= budget) {
       // Out of budget: what is queued goes back on the stack, in order.
       for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
-      return false;
+      return finish(false);
     }
     Grey g = queue[head];
     head = (head + 1) % kQueue;
@@ -615,7 +626,6 @@ bool MarkSweep::drain(std::size_t budget) {
       cost = (g.bytes > deferred ? g.bytes - deferred : 0) + 16;
     }
     work += cost;
-    cycle_work_ += cost;
   }
 }
 
