@@ -28,7 +28,7 @@ class Visitor {
 
   // A strong reference. Null is allowed.
   template <class T>
-  void visit(const Member<T>& m) { visit_pointer(m.get()); }
+  void visit(const Member<T>& m) { visit(static_cast<const void*>(m.get())); }
 
   // A weak reference: does not keep its target alive, and is cleared when
   // the target is reclaimed.
@@ -36,7 +36,9 @@ class Visitor {
   void visit(const WeakMember<T>& m) { visit_weak(m.slot()); }
 
   // A raw pointer to the start of a managed object (or null).
-  void visit(const void* object) { visit_pointer(object); }
+  void visit(const void* object) {
+    if (object != nullptr) visit_pointer(object);  // a null costs no call
+  }
 
   // An array of strong references (a vector's slots, say): the same as
   // visiting each in turn, except that a collector may take a long array
@@ -61,7 +63,8 @@ class Visitor {
   virtual void visit_conservative(const void* begin, const void* end) = 0;
 
  protected:
-  // The target is an object start of this heap, or null.
+  // The target is an object start of this heap (never null from visit();
+  // visit_pointer_array's default passes the array's nulls on).
   virtual void visit_pointer(const void* object) = 0;
   // The target may be anything; only exact object starts count.
   virtual void visit_candidate(const void* maybe_object) = 0;
