@@ -136,19 +136,24 @@ class HeapImpl final : public SpanCacheOwner {
   // free_slow. A scope-local object freed this way counts as reclaimed by
   // its scope (HeapStats::local_reclaimed: without a collection).
   MOSS_INLINE void free(void* object, bool run_finalizer) {
+    // The checks read the header of a slot that may turn out not to hold
+    // an object: then free_if_allocated changes nothing, and free_slow
+    // throws.
     std::uint32_t i = 0;
-    Span* s = object != nullptr ? cache_.locate_start_fast(object, i) : nullptr;
+    Span* s = object != nullptr ? cache_.locate_slot_start(object, i) : nullptr;
     if (MOSS_UNLIKELY(s == nullptr || (run_finalizer && s->has_finalizable && finalizer_pending(object)))) {
       return free_slow(object, run_finalizer);
     }
+    bool local = false;
     if (s->scope_depth != 0) {
-      bool local = (header_of(object)->gc_state & kLocalBit) != 0;
+      local = (header_of(object)->gc_state & kLocalBit) != 0;
       if (MOSS_UNLIKELY(wants_free_hook(local))) return free_slow(object, run_finalizer);
-      local_reclaimed += local ? 1 : 0;
     } else if (MOSS_UNLIKELY(free_hook_)) {
       return free_slow(object, run_finalizer);
     }
-    return cache_.free_located(s, i, object);
+    if (MOSS_UNLIKELY(!cache_.free_if_allocated(s, i, object))) return free_slow(object, run_finalizer);
+    local_reclaimed += local ? 1 : 0;
+    return cache_.refile_after_frees(s);
   }
   MOSS_NOINLINE void free_slow(void* object, bool run_finalizer) {
     std::uint32_t i = 0;

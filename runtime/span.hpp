@@ -268,6 +268,26 @@ struct Span {
     }
   }
 
+  // Explicit free in one step: frees slot i as release_slot does if it
+  // holds an object (its alloc bit set and, in the cache's word, not one
+  // of the cache's free slots); false, and nothing changed, if not.
+  MOSS_INLINE bool release_if_allocated(std::uint32_t i) {
+    std::uint32_t w = i >> 6;
+    std::uint64_t bit = std::uint64_t{1} << (i & 63);
+    std::uint64_t word = alloc_bits[w];
+    if ((word & bit) == 0) return false;
+    if (i - free_index < 64) {  // the cache's word (free_index is a multiple of 64, or slots)
+      if ((free_cache & bit) != 0) return false;
+      free_cache |= bit;
+    } else {
+      alloc_bits[w] = word & ~bit;
+    }
+    mark_bits[w] &= ~bit;
+    --alloc_count;
+    needs_zero = true;
+    return true;
+  }
+
   std::uint32_t free_slots() const { return slots - alloc_count; }
 };
 

@@ -226,6 +226,18 @@ class SpanCache {
     release_object(s, i, payload);
     return refile_after_frees(s);
   }
+  // The explicit free's common case once locate_slot_start named s and i
+  // for `payload`: frees the object if the slot holds one (then the caller
+  // refiles s with refile_after_frees); false, and nothing changed, if not.
+  MOSS_INLINE bool free_if_allocated(Span* s, std::uint32_t i, void* payload) {
+    if (!s->release_if_allocated(i)) return false;
+    std::size_t bytes = s->slot_size - kHeaderSize;
+    header_of(payload)->type = TypeRegistry::kNoType;
+    poison_memory(payload, bytes);
+    ++freed_objects_;
+    freed_bytes_ += bytes;
+    return true;
+  }
   // Frees `n` live objects of span `s` (distinct object starts), one
   // free_slots call per run of objects that share a bitmap word, and
   // refiles the span once: what a collector that finds many dead objects
@@ -270,14 +282,18 @@ class SpanCache {
   // when it is not, or when it might be but telling needs more (a span not
   // yet swept): free_object then decides, and reports a bad pointer.
   MOSS_INLINE Span* locate_start_fast(const void* payload, std::uint32_t& index) const {
+    Span* s = locate_slot_start(payload, index);
+    return s != nullptr && s->is_allocated(index) ? s : nullptr;
+  }
+  // The same without the last step: the span (of this cache, swept this
+  // cycle) and slot whose payload starts at `payload`, whether or not the
+  // slot holds an object (free_if_allocated asks that).
+  MOSS_INLINE Span* locate_slot_start(const void* payload, std::uint32_t& index) const {
     Span* s = PageHeap::lookup(payload);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this ||
-        s->bits_gen.load(std::memory_order_acquire) != gen_) {
+        s->bits_gen.load(std::memory_order_acquire) != gen_ || !s->exact_slot(payload, index)) {
       return nullptr;
     }
-    std::uint32_t i = 0;
-    if (!s->exact_slot(payload, i) || !s->is_allocated(i)) return nullptr;
-    index = i;
     return s;
   }
   // Whether `address` is the start of a live object of this cache (what
