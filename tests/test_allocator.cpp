@@ -152,6 +152,12 @@ TEST_CASE("find_object resolves exact and interior pointers and rejects everythi
   std::string on_malloc(64, 'x');
   CHECK(heap.find_object(on_malloc.data()) == nullptr);
   CHECK(heap.find_object(nullptr) == nullptr);
+  // Words past the 48-bit address space whose low bits name an object (the
+  // page map drops the high bits) are not that object.
+  for (std::uintptr_t high : {std::uintptr_t{1} << 48, std::uintptr_t{0xffff} << 48, std::uintptr_t{1} << 63}) {
+    CHECK(heap.find_object(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(small) | high)) == nullptr);
+    CHECK(heap.find_object(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(large + 64) | high)) == nullptr);
+  }
   // A pointer into another heap's object is not this heap's.
   moss::Heap other(manual());
   auto* foreign = other.allocate(leaf_type(), 32);
@@ -232,6 +238,8 @@ TEST_CASE("freeing anything but a live object start is a UsageError and changes 
   CHECK_THROWS_AS(heap.free(nullptr), moss::UsageError);
   CHECK_THROWS_AS(heap.free(&on_stack), moss::UsageError);
   CHECK_THROWS_AS(heap.free(p + 16), moss::UsageError);
+  CHECK_THROWS_AS(heap.free(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) | std::uintptr_t{1} << 48)),
+                  moss::UsageError);
   CHECK(heap.find_object(p) == p);
   CHECK(p[63] == 5);
   heap.free(p);

@@ -100,6 +100,30 @@ TEST_CASE("an interior pointer on the stack keeps its object alive") {
 }
 
 namespace {
+// Returns a new list's head with bits set above the 48-bit address space:
+// a word whose low 48 bits (all the page map looks at) name the object.
+[[gnu::noinline]] std::uintptr_t high_word_of_new_list(moss::Heap& heap, std::uintptr_t high) {
+  return reinterpret_cast<std::uintptr_t>(make_list(heap, 100)) | high;
+}
+}  // namespace
+
+TEST_CASE("a stack word that names an object only in its low 48 bits keeps nothing alive") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    for (std::uintptr_t high : {std::uintptr_t{1} << 48, std::uintptr_t{0xffff} << 48}) {
+      volatile std::uintptr_t word = high_word_of_new_list(heap, high);
+      CHECK(heap.find_object(reinterpret_cast<void*>(word)) == nullptr);
+      scrub_and_collect(heap);
+      // The list is gone: its head's slot holds no object.
+      void* head = reinterpret_cast<void*>(word & ((std::uintptr_t{1} << 48) - 1));
+      CHECK(heap.find_object(head) == nullptr);
+      heap.verify();
+    }
+  }
+}
+
+namespace {
 [[gnu::noinline]] moss::Root<FinNode>* new_rooted(moss::Heap& heap, long v) {
   return new moss::Root<FinNode>(heap, moss::make<FinNode>(heap, v));
 }
