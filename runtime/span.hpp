@@ -249,28 +249,13 @@ struct Span {
   }
   // Prepares a fresh in-use span: tables cleared, cache loaded.
   void init_in_use(SpanState kind, std::uint8_t cls, std::uint32_t slot_bytes, std::uint32_t slot_count, bool pointer_free);
-  // Frees slot i (explicit free): clears its mark bit, and a slot of the
-  // cache's word goes back into the cache, keeping its alloc bit as the
-  // cache's claim (the lowest slot goes first, so after a run of
-  // allocations the slot just freed is the next handed out: last freed,
-  // first reused). Any other slot's alloc bit is cleared, and it waits for
-  // the cache's rewind.
-  MOSS_INLINE void release_slot(std::uint32_t i) {
-    std::uint64_t bit = std::uint64_t{1} << (i & 63);
-    MOSS_ASSERT(is_allocated(i));
-    mark_bits[i >> 6] &= ~bit;
-    --alloc_count;
-    needs_zero = true;
-    if ((i >> 6) == (free_index >> 6) && free_index < slots) {
-      free_cache |= bit;
-    } else {
-      alloc_bits[i >> 6] &= ~bit;
-    }
-  }
-
-  // Explicit free in one step: frees slot i as release_slot does if it
-  // holds an object (its alloc bit set and, in the cache's word, not one
-  // of the cache's free slots); false, and nothing changed, if not.
+  // Frees slot i if it holds an object (its alloc bit set and, in the
+  // cache's word, not one of the cache's free slots); false, and nothing
+  // changed, if not. Clears its mark bit, and a slot of the cache's word
+  // goes back into the cache, keeping its alloc bit as the cache's claim
+  // (the lowest slot goes first, so after a run of allocations the slot
+  // just freed is the next handed out: last freed, first reused). Any other
+  // slot's alloc bit is cleared, and it waits for the cache's rewind.
   MOSS_INLINE bool release_if_allocated(std::uint32_t i) {
     std::uint32_t w = i >> 6;
     std::uint64_t bit = std::uint64_t{1} << (i & 63);
@@ -286,6 +271,12 @@ struct Span {
     --alloc_count;
     needs_zero = true;
     return true;
+  }
+  // The same for a slot known to hold an object (explicit free).
+  MOSS_INLINE void release_slot(std::uint32_t i) {
+    bool released = release_if_allocated(i);
+    MOSS_ASSERT(released);
+    static_cast<void>(released);
   }
 
   std::uint32_t free_slots() const { return slots - alloc_count; }

@@ -277,17 +277,11 @@ class SpanCache {
     return s->owner.load(std::memory_order_acquire) == this && s->young_period == young_period_;
   }
   void restart_young_spans();
-  // The explicit free's common case, with no call in it: `payload` is the
-  // start of a live object in a span of this cache swept this cycle. Null
-  // when it is not, or when it might be but telling needs more (a span not
-  // yet swept): free_object then decides, and reports a bad pointer.
-  MOSS_INLINE Span* locate_start_fast(const void* payload, std::uint32_t& index) const {
-    Span* s = locate_slot_start(payload, index);
-    return s != nullptr && s->is_allocated(index) ? s : nullptr;
-  }
-  // The same without the last step: the span (of this cache, swept this
-  // cycle) and slot whose payload starts at `payload`, whether or not the
-  // slot holds an object (free_if_allocated asks that).
+  // The explicit free's common case, with no call in it: the span (of this
+  // cache, swept this cycle) and slot whose payload starts at `payload`,
+  // whether or not the slot holds an object (free_if_allocated asks that).
+  // Null for anything else, or when telling needs more (a span not yet
+  // swept): free_object then decides, and reports a bad pointer.
   MOSS_INLINE Span* locate_slot_start(const void* payload, std::uint32_t& index) const {
     Span* s = PageHeap::lookup(payload);
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this ||
