@@ -297,11 +297,7 @@ class SpanCache {
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return false;
     std::uint32_t i = 0;
     if (!s->exact_slot(address, i)) return false;
-    std::uint64_t gen = s->bits_gen.load(std::memory_order_acquire);
-    if (MOSS_LIKELY(gen == gen_)) return s->is_allocated(i);
-    if (!background_) return s->is_marked(i);
-    const_cast<SpanCache*>(this)->settle(s);
-    return s->is_allocated(i);
+    return MOSS_LIKELY(current_bits(s)) ? s->is_allocated(i) : live_in_stale(s, i);
   }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {
