@@ -236,7 +236,7 @@ void Heap::free_unconstructed(void* object) { impl_->free(object, false); }
 void Heap::collect() {
   check_stack(detail::kCollectorStackReserve);
   if (MOSS_UNLIKELY(impl_->verifying())) impl_->verify_for_collection("before");
-  impl_->collector().collect();
+  detail::from_mutator([this] { impl_->collector().collect(); });
   impl_->run_finalizers();
   if (MOSS_UNLIKELY(impl_->verifying())) impl_->verify_for_collection("after");
 }

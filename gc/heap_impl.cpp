@@ -217,6 +217,7 @@ void HeapImpl::finalize(void* object) {
   ++finalizers_run;
   ++finalizer_depth_;
   try {
+    InMutator mutator;
     TypeRegistry::get(h->type).finalize(object);
   } catch (...) {
     // A finalizer's exception has nowhere to go: it is dropped (see

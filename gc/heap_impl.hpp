@@ -120,8 +120,12 @@ class HeapImpl final : public SpanCacheOwner {
     std::uint32_t flags = TypeRegistry::flags(type);
     bool noscan = (flags & type_leaf) != 0;
     bool finalizable = (flags & type_finalizable) != 0;
-    void* p = bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes, flags), noscan, finalizable)
-                                        : cache_.allocate_large(bytes, noscan, finalizable);
+    // Whatever collects in here scans the stack from this frame up (no
+    // object is held across it: the new one is taken afterwards).
+    void* p = from_mutator([&] {
+      return bytes <= kMaxSmallPayload ? cache_.allocate_small(size_class_for_payload(bytes, flags), noscan, finalizable)
+                                       : cache_.allocate_large(bytes, noscan, finalizable);
+    });
     ObjectHeader* h = header_of(p);
     h->type = type;
     h->gc_state = birth_state_;
@@ -209,9 +213,11 @@ class HeapImpl final : public SpanCacheOwner {
     std::uint32_t flags = TypeRegistry::flags(type);
     bool noscan = (flags & type_leaf) != 0;
     bool finalizable = (flags & type_finalizable) != 0;
-    void* p = bytes <= kMaxSmallPayload
-                  ? cache_.allocate_scoped(scope, size_class_for_payload(bytes, flags), noscan, finalizable)
-                  : cache_.allocate_large_scoped(scope, bytes, noscan, finalizable);
+    void* p = from_mutator([&] {
+      return bytes <= kMaxSmallPayload
+                 ? cache_.allocate_scoped(scope, size_class_for_payload(bytes, flags), noscan, finalizable)
+                 : cache_.allocate_large_scoped(scope, bytes, noscan, finalizable);
+    });
     ObjectHeader* h = header_of(p);
     h->type = type;
     h->gc_state = kLocalBit | (site << kSiteShift) | birth_state_;

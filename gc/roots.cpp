@@ -14,7 +14,8 @@ void visit_stacks(HeapImpl& heap, Visitor& visitor) {
   with_spilled_registers([&heap, &visitor](char* sp) {
     auto scan = [&visitor, sp](StackSegment& s) {
       if (s.contains(sp)) {
-        visitor.visit_conservative(sp, s.base);
+        char* from = s.entry_sp != nullptr && s.entry_sp > sp && s.contains(s.entry_sp) ? s.entry_sp : sp;
+        visitor.visit_conservative(from, s.base);
       } else if (char* from = switched_scan_start(s)) {
         visitor.visit_conservative(from, s.base);
       }

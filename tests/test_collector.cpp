@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "gc/heap_impl.hpp"
+#include "gc/roots.hpp"
 #include "runtime/barrier.hpp"
 #include "support.hpp"
 
@@ -129,6 +131,88 @@ TEST_CASE("stack words that name objects only in their low 48 bits keep nothing 
         CHECK(words[kHighWords - 1] != 0);  // (the words stay on the stack to the end)
       }
     }
+  }
+}
+
+namespace {
+// Records the ranges a stack scan visits.
+class RangeRecorder final : public moss::Visitor {
+ public:
+  void visit_conservative(const void* begin, const void* end) override {
+    ranges_.emplace_back(static_cast<const char*>(begin), static_cast<const char*>(end));
+  }
+  bool covers(const volatile void* address) const {
+    auto* a = const_cast<const char*>(static_cast<const volatile char*>(address));
+    for (const auto& [begin, end] : ranges_) {
+      if (a >= begin && a < end) return true;
+    }
+    return false;
+  }
+
+ protected:
+  void visit_pointer(const void*) override {}
+  void visit_candidate(const void*) override {}
+  void visit_weak(void* const*) override {}
+
+ private:
+  std::vector<std::pair<const char*, const char*>> ranges_;
+};
+
+[[gnu::noinline]] bool stack_scan_covers(moss::Heap& heap, const volatile void* address) {
+  RangeRecorder recorder;
+  moss::detail::visit_stacks(heap.impl(), recorder);
+  return recorder.covers(address);
+}
+
+// Collects while a new Counted is held only in a frame below a runtime
+// entry (as a stale word in the runtime's own frames would be), in mutator
+// code there if `in_mutator`; returns how many Counted objects the
+// collection finalized.
+[[gnu::noinline]] long finalized_below_entry(moss::Heap& heap, bool in_mutator) {
+  long destroyed = Counted::destroyed;
+  moss::detail::from_mutator([&heap, in_mutator] {
+    std::optional<moss::detail::InMutator> mutator;
+    if (in_mutator) mutator.emplace();
+    Counted* volatile held = moss::make<Counted>(heap, 7);
+    heap.impl().collector().collect();
+    heap.impl().run_finalizers();
+    CHECK(held != nullptr);
+  });
+  return Counted::destroyed - destroyed;
+}
+}  // namespace
+
+TEST_CASE("a stack scan in the runtime starts where the runtime was entered, but covers mutator code it calls") {
+  for (moss::Collector c : collectors()) {
+    CAPTURE(std::string(moss::collector_name(c)));
+    moss::Heap heap(opts(c));
+    volatile int above = 0;
+    CHECK(stack_scan_covers(heap, &above));
+    moss::detail::from_mutator([&heap, &above] {
+      volatile int below = 0;
+      CHECK(stack_scan_covers(heap, &above));
+      CHECK_FALSE(stack_scan_covers(heap, &below));
+      {
+        moss::detail::InMutator mutator;  // a finalizer's frames, say
+        CHECK(stack_scan_covers(heap, &below));
+        moss::detail::from_mutator([&heap, &above, &below] {  // which enters the runtime again
+          volatile int deeper = 0;
+          CHECK(stack_scan_covers(heap, &above));
+          CHECK(stack_scan_covers(heap, &below));
+          CHECK_FALSE(stack_scan_covers(heap, &deeper));
+          return 0;
+        });
+      }
+      CHECK_FALSE(stack_scan_covers(heap, &below));
+      return 0;
+    });
+    CHECK(stack_scan_covers(heap, &above));
+
+    // What only the runtime's frames hold is not kept; mutator code's is.
+    // (In this order: the second object, kept, is garbage afterwards.)
+    CHECK(finalized_below_entry(heap, false) == 1);
+    CHECK(finalized_below_entry(heap, true) == 0);
+    heap.verify();
   }
 }
 

@@ -8,6 +8,11 @@
 // Scanning rule (used by both collectors, see gc/roots.cpp):
 //  - the segment the collector is running on is scanned from the collector's
 //    own stack pointer (taken after spilling registers) up to `base`;
+//    or, while the runtime runs on that segment for mutator code above it
+//    (from_mutator below), from where the runtime was entered: the frames
+//    below that point are moss's own and hold no references the mutator
+//    needs, only stale words from earlier, deeper calls that would keep
+//    garbage alive;
 //  - any other segment is scanned from switched_scan_start() to `base`: a
 //    suspended coroutine's saved context, or else `saved_sp`; a segment
 //    with neither (not started, or finished) is skipped.
@@ -24,6 +29,7 @@
 #pragma once
 
 #include <boost/intrusive/list.hpp>
+#include <type_traits>
 
 #include "moss/coroutine.hpp"
 
@@ -36,6 +42,10 @@ struct StackSegment
   char* limit = nullptr;     // lowest address that may hold stack data
   char* base = nullptr;      // one past the highest address (stack grows down)
   char* saved_sp = nullptr;  // scan start while switched away; null: nothing to scan
+  // Scan start while running on this segment: where the runtime was
+  // entered from mutator code (from_mutator), null when not in the runtime
+  // or while the runtime runs mutator code (in_mutator).
+  char* entry_sp = nullptr;
   // The coroutine whose stack this is; null for a thread's own stack.
   CoroutineCore* coroutine = nullptr;
 
@@ -82,6 +92,57 @@ template <class F>
   volatile char marker = 0;
   f(const_cast<char*>(&marker));
   asm volatile("" : : "r"(&marker) : "memory");
+}
+
+// The runtime was entered from mutator code at `sp` (a with_spilled_registers
+// scan start) on the current stack: until destroyed, a scan of this stack
+// starts there. Nests; the innermost entry holds.
+class RuntimeEntry {
+ public:
+  explicit RuntimeEntry(char* sp) : segment_(current_stack()), saved_(segment_->entry_sp) { segment_->entry_sp = sp; }
+  ~RuntimeEntry() { segment_->entry_sp = saved_; }
+  RuntimeEntry(const RuntimeEntry&) = delete;
+  RuntimeEntry& operator=(const RuntimeEntry&) = delete;
+
+ private:
+  StackSegment* segment_;
+  char* saved_;
+};
+
+// The runtime calls mutator code (a finalizer): its frames, below the
+// runtime's entry, must be scanned, so the entry is forgotten until this
+// is destroyed. (Mutator code that enters the runtime again makes a new
+// entry below its own frames.)
+class InMutator {
+ public:
+  InMutator() : segment_(current_stack()), saved_(segment_->entry_sp) { segment_->entry_sp = nullptr; }
+  ~InMutator() { segment_->entry_sp = saved_; }
+  InMutator(const InMutator&) = delete;
+  InMutator& operator=(const InMutator&) = delete;
+
+ private:
+  StackSegment* segment_;
+  char* saved_;
+};
+
+// Runs f() — runtime work that may collect but holds no reference of its
+// own across a collection — as entered from mutator code: registers
+// spilled, and stack scans on this segment start above f's frames.
+template <class F>
+inline auto from_mutator(F&& f) {
+  if constexpr (std::is_void_v<decltype(f())>) {
+    with_spilled_registers([&f](char* sp) {
+      RuntimeEntry entry(sp);
+      f();
+    });
+  } else {
+    decltype(f()) result{};
+    with_spilled_registers([&f, &result](char* sp) {
+      RuntimeEntry entry(sp);
+      result = f();
+    });
+    return result;
+  }
 }
 
 }  // namespace moss::detail
