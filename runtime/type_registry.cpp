@@ -10,7 +10,7 @@ namespace moss::detail {
 
 static_assert(type_align8 == kAlign8TypeFlag, "size_class_for_payload reads type_align8 by its bit");
 
-TypeInfo TypeRegistry::entries_[TypeRegistry::kCapacity];
+TypeRegistry::Entry TypeRegistry::entries_[TypeRegistry::kCapacity];
 std::uint8_t TypeRegistry::flags_[TypeRegistry::kCapacity];
 std::atomic<std::uint32_t> TypeRegistry::count_{1};
 
@@ -22,7 +22,7 @@ TypeIndex TypeRegistry::add(const TypeInfo& info) {
     throw UsageError("moss: cannot register type '" + std::string(info.name ? info.name : "?") +
                      "': the type table is full (" + std::to_string(kCapacity) + " types)");
   }
-  TypeInfo& e = entries_[n];
+  TypeInfo& e = entries_[n].info;
   e = info;
   if (e.trace == nullptr) e.flags |= type_leaf | type_acyclic;
   if (e.finalize != nullptr) e.flags |= type_finalizable;

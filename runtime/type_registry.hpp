@@ -21,12 +21,19 @@ class TypeRegistry {
   // A relaxed load suffices: an index reaches a user only through whatever
   // synchronised its registration.
   static bool valid(TypeIndex type) { return type - 1 < count_.load(std::memory_order_relaxed) - 1; }
-  static const TypeInfo& get(TypeIndex type) { return entries_[type]; }
+  static const TypeInfo& get(TypeIndex type) { return entries_[type].info; }
   // The flags alone, from a compact table (the allocation path's one load).
   static std::uint32_t flags(TypeIndex type) { return flags_[type]; }
 
  private:
-  static TypeInfo entries_[kCapacity];
+  // All zero until registered, so the table lies in .bss and takes memory
+  // only where types are registered (a default TypeInfo's name points to a
+  // string: a table of those would need a load-time relocation per entry,
+  // 3.5 MiB of tables and relocations resident in every process).
+  struct Entry {
+    TypeInfo info{nullptr, nullptr, nullptr, 0};
+  };
+  static Entry entries_[kCapacity];
   static std::uint8_t flags_[kCapacity];
   static std::atomic<std::uint32_t> count_;
 };

@@ -14,6 +14,10 @@
 #include <vector>
 
 #include "runtime/size_classes.hpp"
+#include "runtime/type_registry.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace {
 
@@ -277,6 +281,27 @@ TEST_CASE("allocating with an unregistered type is a UsageError") {
   CHECK_THROWS_AS(heap.allocate(0, 16), moss::UsageError);
   CHECK_THROWS_AS(heap.allocate(999999, 16), moss::UsageError);
   CHECK_THROWS_AS(moss::Heap::type_info(999999), moss::UsageError);
+}
+
+TEST_CASE("the type table takes memory only where types are registered") {
+  // The last entries are never registered in a test run; their pages must
+  // not be resident (a table built with default names would be, all of it,
+  // relocated at load time). (One 32 KiB before the end: the table's last
+  // page may be shared with what follows it.)
+  const auto& last = moss::detail::TypeRegistry::get(moss::detail::TypeRegistry::kCapacity - 1024);
+  const long page = sysconf(_SC_PAGESIZE);
+  auto start = reinterpret_cast<std::uintptr_t>(&last) & ~static_cast<std::uintptr_t>(page - 1);
+  unsigned char resident = 1;
+  REQUIRE(mincore(reinterpret_cast<void*>(start), static_cast<std::size_t>(page), &resident) == 0);
+  CHECK((resident & 1) == 0);
+  // Registered entries read back as registered.
+  moss::TypeInfo info;
+  info.name = "registry-probe";
+  moss::TypeIndex t = moss::Heap::register_type(info);
+  CHECK(std::string(moss::Heap::type_info(t).name) == "registry-probe");
+  moss::TypeInfo unnamed;
+  unnamed.name = nullptr;
+  CHECK(std::string(moss::Heap::type_info(moss::Heap::register_type(unnamed)).name) == "object");
 }
 
 TEST_CASE("a SizedType allocates what allocate(type, bytes) does, and a default one is a UsageError") {
