@@ -67,15 +67,13 @@ PageHeap& PageHeap::create() {
 
 Span* PageHeap::new_record() {
   if (unused_records_ == nullptr) {
-    void* chunk = os_reserve(kRecordChunkBytes, kPageSize);
-    if (chunk == nullptr) return nullptr;
-    auto* records = static_cast<Span*>(chunk);
-    std::size_t n = kRecordChunkBytes / sizeof(Span);
-    for (std::size_t i = 0; i < n; ++i) {
-      Span* s = new (&records[i]) Span();
-      s->next_unused = unused_records_;
-      unused_records_ = s;
+    if (fresh_records_ == fresh_records_end_) {
+      void* chunk = os_reserve(kRecordChunkBytes, kPageSize);
+      if (chunk == nullptr) return nullptr;
+      fresh_records_ = static_cast<Span*>(chunk);
+      fresh_records_end_ = fresh_records_ + kRecordChunkBytes / sizeof(Span);
     }
+    return new (fresh_records_++) Span();
   }
   Span* s = unused_records_;
   unused_records_ = s->next_unused;

@@ -164,6 +164,10 @@ class PageHeap {
   std::uintptr_t next_arena_[2] = {kHeapZoneBase, kScopeZoneBase};
   AgeList age_list_;
   Span* unused_records_ = nullptr;
+  // Records not yet handed out, in the newest chunk: built one at a time,
+  // so that a chunk's pages become resident only as spans need them.
+  Span* fresh_records_ = nullptr;
+  Span* fresh_records_end_ = nullptr;
   std::size_t reserved_bytes_ = 0;
   std::size_t in_use_pages_ = 0;
   std::size_t free_pages_ = 0;
