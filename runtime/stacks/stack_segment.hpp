@@ -113,16 +113,9 @@ class RuntimeEntry {
 // runtime's entry, must be scanned, so the entry is forgotten until this
 // is destroyed. (Mutator code that enters the runtime again makes a new
 // entry below its own frames.)
-class InMutator {
+class InMutator : public RuntimeEntry {
  public:
-  InMutator() : segment_(current_stack()), saved_(segment_->entry_sp) { segment_->entry_sp = nullptr; }
-  ~InMutator() { segment_->entry_sp = saved_; }
-  InMutator(const InMutator&) = delete;
-  InMutator& operator=(const InMutator&) = delete;
-
- private:
-  StackSegment* segment_;
-  char* saved_;
+  InMutator() : RuntimeEntry(nullptr) {}
 };
 
 // Runs f() — runtime work that may collect but holds no reference of its
