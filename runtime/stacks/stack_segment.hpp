@@ -44,7 +44,7 @@ struct StackSegment
   char* saved_sp = nullptr;  // scan start while switched away; null: nothing to scan
   // Scan start while running on this segment: where the runtime was
   // entered from mutator code (from_mutator), null when not in the runtime
-  // or while the runtime runs mutator code (in_mutator).
+  // or while the runtime runs mutator code (InMutator).
   char* entry_sp = nullptr;
   // The coroutine whose stack this is; null for a thread's own stack.
   CoroutineCore* coroutine = nullptr;
