@@ -272,12 +272,6 @@ struct Span {
     needs_zero = true;
     return true;
   }
-  // The same for a slot known to hold an object (explicit free).
-  MOSS_INLINE void release_slot(std::uint32_t i) {
-    bool released = release_if_allocated(i);
-    MOSS_ASSERT(released);
-    static_cast<void>(released);
-  }
 
   std::uint32_t free_slots() const { return slots - alloc_count; }
 };

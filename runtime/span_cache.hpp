@@ -186,12 +186,9 @@ class SpanCache {
   // Frees one object (slot i) and nothing else: the header cleared, the
   // memory poisoned, the slot free. (A scope span's objects leave this way.)
   MOSS_INLINE void release_object(Span* s, std::uint32_t i, void* payload) {
-    std::size_t bytes = s->slot_size - kHeaderSize;
-    header_of(payload)->type = TypeRegistry::kNoType;
-    poison_memory(payload, bytes);
-    ++freed_objects_;
-    freed_bytes_ += bytes;
-    s->release_slot(i);
+    bool released = free_if_allocated(s, i, payload);
+    MOSS_ASSERT(released);
+    static_cast<void>(released);
   }
   // Frees every object still allocated in `s` (taken off the list of
   // `record`, now closed) and keeps the span for reuse (parked for the

@@ -217,7 +217,7 @@ inline std::int64_t tree_size(int depth) { return (std::int64_t{1} << (depth + 1
 
 namespace detail {
 
-// Every phase of a tree workload runs in a frame of its own that is popped
+// Every phase of GCBench runs in a frame of its own that is popped
 // when the phase ends (GCBench's TimeConstruction is a function of its
 // own, too). Addresses of a phase's dead trees left in its spill slots then
 // lie below the stack pointer, where no conservative scan looks, rather
