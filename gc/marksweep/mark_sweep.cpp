@@ -61,8 +61,18 @@ constexpr std::size_t kArrayPiece = 256;
 constexpr std::size_t kCardScanStep = 4096;  // scan work per step of a minor cycle's card scan
 constexpr std::size_t kArraySlotWork = 32;  // scan work charged per array slot
 
+// The span a marker found its last object in, while it drains: the next
+// reference is likely to point into the same span (objects allocated
+// together refer to each other), and Span::exact_slot on that span tells
+// at once whether it does, without the pagemap, owner and sweep checks.
+// Only a drain sets it (kSpanCacheOn) and it is dropped (kSpanCacheOff) when
+// the drain returns: in between the mutator may free or hand back spans.
+// Both sentinels are empty spans: exact_slot fails on them.
+Span kSpanCacheOff, kSpanCacheOn;
+
 struct Marker {
   GreyStack grey;
+  Span* last_span = &kSpanCacheOff;
   std::vector<ArrayPiece> arrays;  // the sequential marker's only
   const void* tracing = nullptr;   // the object being traced (drain)
   std::vector<void**> weak;
@@ -148,9 +158,13 @@ class MarkSweep final : public CollectorBase {
   template <bool Shared>
   MOSS_INLINE void shade(Marker& m, const void* address) {
     std::uint32_t i = 0;
-    Span* s = heap_.cache().locate_slot(address, i);
-    if (s == nullptr) return;
-    if (MOSS_UNLIKELY(!heap_.cache().current_bits(s))) return shade_in_stale<Shared>(m, s, i);
+    Span* s = m.last_span;
+    if (!s->exact_slot(address, i)) {
+      s = heap_.cache().locate_slot(address, i);
+      if (s == nullptr) return;
+      if (MOSS_UNLIKELY(!heap_.cache().current_bits(s))) return shade_in_stale<Shared>(m, s, i);
+      if (m.last_span != &kSpanCacheOff) m.last_span = s;
+    }
     if (s->is_allocated(i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
   }
   template <bool Shared>
@@ -561,7 +575,9 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
   Grey queue[kQueue];
   std::size_t head = 0, queued = 0;
   std::size_t work = 0;
-  auto finish = [&work, &work_done](bool done) {
+  main_.last_span = &kSpanCacheOn;
+  auto finish = [this, &work, &work_done](bool done) {
+    main_.last_span = &kSpanCacheOff;
     work_done = work;
     return done;
   };
@@ -664,6 +680,7 @@ void MarkSweep::drain_in_parallel() {
 void MarkSweep::mark_in_parallel(Marker& m) {
   MarkVisitor<true> visitor(*this, m);
   unsigned since_share = 0;
+  m.last_span = &kSpanCacheOn;  // the mutator waits for the drain
   for (;;) {
     while (!m.grey.empty()) {
       Grey g = m.grey.back();
@@ -678,8 +695,9 @@ void MarkSweep::mark_in_parallel(Marker& m) {
         since_share = 0;
       }
     }
-    if (!take_grey(m)) return;
+    if (!take_grey(m)) break;
   }
+  m.last_span = &kSpanCacheOff;
 }
 
 void MarkSweep::share_grey(Marker& m) {
