@@ -128,6 +128,7 @@ class RefCount final : public CollectorBase {
     std::uint32_t& s = state(object);
     if ((s & kYoung) != 0) {
       s &= ~kYoung;
+      mark_old(object);
       set_counted(object, true);
       for_children(object, [this](void* c) { increment(c); });
     }
@@ -205,7 +206,9 @@ class RefCount final : public CollectorBase {
     return (TypeRegistry::flags(header_of(p)->type) & (type_acyclic | type_leaf)) == 0;
   }
 
-  void increment(void* p);
+  void increment(void* p) {
+    if (count_up(p) == 1) note_counted_young(p);
+  }
   void decrement(void* p);
   // Restores one count without statistics or colours (cycle collection).
   void raw_increment(void* p) {
@@ -213,6 +216,24 @@ class RefCount final : public CollectorBase {
     if (c == kMaxCount) return;
     if (c + 1 == kMaxCount) ++stuck_;
     set_count(p, c + 1);
+    if (c == 0) note_counted_young(p);
+  }
+  // An object that stops being young gets its mark (the nursery pass
+  // frees the unmarked objects of young spans without reading their
+  // headers): in a young span, or anywhere for an object that escaped from
+  // its scope, whose span may become young once the scope ends.
+  void mark_old(void* p) {
+    Span* s = heap_.cache().span_of(p);
+    s->set_mark(s->exact_index(p));
+  }
+  // increment's counting: returns the new count (kMaxCount if stuck).
+  std::uint32_t count_up(void* p);
+  // The nursery pass's roots are the young objects a stack or root refers
+  // to (marked_ lists them), those a counted reference holds and those with
+  // a finalizer: a young object whose count leaves zero is logged here, so
+  // that the pass need not read every young object's header to find them.
+  void note_counted_young(void* p) {
+    if ((state(p) & kYoung) != 0) counted_young_.push_back(p);
   }
   void push_zct(void* p) {
     if ((state(p) & kInZct) != 0) return;
@@ -306,6 +327,7 @@ class RefCount final : public CollectorBase {
   WorkStack<void*> promoted_;  // a nursery pass's survivors (its work list)
   WorkStack<void*> released_;  // drain's released objects, freed at its end
   WorkStack<void*> young_;     // survivors with a count: candidates once the batch is freed
+  WorkStack<void*> counted_young_;  // young objects whose count left zero since the last pass
   WorkStack<void*> dead_;
   // Candidates, oldest first, each with the allocation clock when buffered.
   struct Candidate {
@@ -430,13 +452,14 @@ class RefCount final : public CollectorBase {
                 cycle_collections_ = 0;
 };
 
-void RefCount::increment(void* p) {
+std::uint32_t RefCount::count_up(void* p) {
   ++increments_;
   std::uint32_t c = count_of(state(p));
-  if (c == kMaxCount) return;
+  if (c == kMaxCount) return c;
   if (c + 1 == kMaxCount) ++stuck_;
   set_count(p, c + 1);
   set_color(p, kBlack);
+  return c + 1;
 }
 
 void RefCount::decrement(void* p) {
@@ -781,32 +804,43 @@ void RefCount::promote_nursery() {
   WorkStack<void*>& promoted = promoted_;
   promoted.clear();
   // The young objects are the unmarked ones of the spans allocation took
-  // objects from since the last pass (an unmarked object may be old too,
-  // one that escaped from a scope: it gets its mark now). One with a
-  // finalizer survives its first pass whatever refers to it, so that
-  // finalizers (and the resurrection rule) only ever meet counted objects:
-  // if nothing does, the ZCT pass that follows finds it dead.
+  // objects from since the last pass (whatever stops being young gets its
+  // mark: mark_old). The roots among them are found from lists (the
+  // external marks, the young objects that got a count), not by reading
+  // every young object's header. One with a finalizer survives its first
+  // pass whatever refers to it, so that finalizers (and the resurrection
+  // rule) only ever meet counted objects: if nothing does, the ZCT pass
+  // that follows finds it dead. Only spans that may hold such objects are
+  // looked through.
+  auto survive = [&cache, &promoted](void* p, bool counted) {
+    if (!cache.is_object_start(p)) return;  // freed since it was listed
+    std::uint32_t& st = state(p);
+    if ((st & (kYoung | kLocalBit)) != kYoung) return;  // old, promoted already, or a scope's
+    if (counted && count_of(st) == 0) return;            // its count fell back to zero
+    Span* span = cache.span_of(p);
+    std::uint32_t i = span->exact_index(p);
+    if (!cache.is_young_span(span) || span->is_marked(i)) return;
+    st &= ~kYoung;
+    span->set_mark(i);
+    promoted.push_back(p);
+  };
+  for (void* p : marked_) survive(p, false);
+  for (void* p : counted_young_) survive(p, true);
+  counted_young_.clear();
   for (Span* s : spans) {
-    if (!cache.is_young_span(s)) continue;
-    for_each_unmarked(s, [&promoted](Span* span, std::uint32_t i, void* p) {
-      std::uint32_t& st = state(p);
-      if ((st & kYoung) == 0) {
-        span->set_mark(i);
-      } else if (count_of(st) != 0 || (st & kExternal) != 0 ||
-                 (span->has_finalizable && (TypeRegistry::flags(header_of(p)->type) & type_finalizable) != 0)) {
-        st &= ~kYoung;
-        span->set_mark(i);
-        promoted.push_back(p);
-      }
+    if (!s->has_finalizable || !cache.is_young_span(s)) continue;
+    for_each_unmarked(s, [&survive](Span*, std::uint32_t, void* p) {
+      if ((TypeRegistry::flags(header_of(p)->type) & type_finalizable) != 0) survive(p, false);
     });
   }
   for (std::size_t next = 0; next < promoted.size(); ++next) {
     set_counted(promoted[next], true);
     for_children(promoted[next], [this, &promoted](void* c) {
-      increment(c);
+      count_up(c);  // (a young child is promoted right here: nothing to log)
       std::uint32_t& s = state(c);
       if ((s & kYoung) != 0) {
-        s &= ~kYoung;  // its mark comes below
+        s &= ~kYoung;
+        mark_old(c);
         promoted.push_back(c);
       } else if (cyclic(c)) {
         young_.push_back(c);  // not a tree edge of this trace: it may close a cycle
@@ -823,26 +857,17 @@ void RefCount::promote_nursery() {
     std::uint32_t words = (s->slots + 63) / 64;
     std::uint64_t freed_before = freed;
     for (std::uint32_t w = 0; w < words; ++w) {
-      std::uint64_t dead = 0;
-      for (std::uint64_t bits = s->allocated_word(w) & ~s->mark_bits[w]; bits != 0; bits &= bits - 1) {
-        unsigned b = static_cast<unsigned>(__builtin_ctzll(bits));
-        void* p = s->payload(w * 64 + b);
-        std::uint32_t st = state(p);
-        if ((st & kYoung) == 0) {
-          s->mark_bits[w] |= std::uint64_t{1} << b;  // promoted through another survivor
-          continue;
-        }
-        dead |= std::uint64_t{1} << b;
-        if (weak) {
-          forget_young(p);
-        } else if ((st & kBuffered) != 0) {
-          unbuffer(p);
-        }
+      std::uint64_t dead = s->allocated_word(w) & ~s->mark_bits[w];
+      if (dead == 0) continue;
+      for (std::uint64_t bits = dead; (weak || MOSS_DEBUG) && bits != 0; bits &= bits - 1) {
+        void* p = s->payload(w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits)));
+        // Whatever stopped being young has its mark, and no young object
+        // is ever a cycle candidate (candidates are counted objects).
+        MOSS_ASSERT((state(p) & (kYoung | kBuffered)) == kYoung);
+        if (weak) forget_young(p);
       }
-      if (dead != 0) {
-        cache.free_slots(s, w, dead);
-        freed += static_cast<std::uint64_t>(__builtin_popcountll(dead));
-      }
+      cache.free_slots(s, w, dead);
+      freed += static_cast<std::uint64_t>(__builtin_popcountll(dead));
     }
     if (freed != freed_before) cache.refile_after_frees(s);
   }

@@ -30,7 +30,13 @@
 // an increment), and with a zero count (held by stacks only) it joins the
 // ZCT. Every other young object is freed then and there, a bitmap word at
 // a time, without tracing it or counting anything: most objects die young,
-// and those cost no barrier work, no decrement and no ZCT entry. An object
+// and those cost no barrier work, no decrement and no ZCT entry. The pass
+// reads no dead object's header either (unless weak slots need forgetting):
+// its roots come from lists, the external marks (below) and a log of the
+// young objects whose count left zero, and every object that stops being
+// young (a survivor, or a local object that escapes, whose scope span may
+// later become a young span) gets its mark then, so the dead are exactly
+// the allocated, unmarked slots of the young spans. An object
 // with a finalizer survives its first pass whatever refers to it (and if
 // nothing does, the ZCT finds it dead right after), so that the
 // resurrection rule below only ever meets counted objects.
