@@ -290,11 +290,18 @@ class SpanCache {
   // Whether `address` is the start of a live object of this cache (what
   // find_object(address) == address says, without the division).
   MOSS_INLINE bool is_object_start(const void* address) const {
-    Span* s = PageHeap::lookup(address);
-    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this) return false;
     std::uint32_t i = 0;
-    if (!s->exact_slot(address, i)) return false;
-    return MOSS_LIKELY(current_bits(s)) ? s->is_allocated(i) : live_in_stale(s, i);
+    return live_object_span(address, i) != nullptr;
+  }
+  // The same, naming the object's span and slot (`index`): null if
+  // `address` is not the start of a live object of this cache.
+  MOSS_INLINE Span* live_object_span(const void* address, std::uint32_t& index) const {
+    Span* s = PageHeap::lookup(address);
+    if (s == nullptr || s->owner.load(std::memory_order_acquire) != this || !s->exact_slot(address, index)) {
+      return nullptr;
+    }
+    bool live = MOSS_LIKELY(current_bits(s)) ? s->is_allocated(index) : live_in_stale(s, index);
+    return live ? s : nullptr;
   }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {

@@ -64,7 +64,8 @@ void for_each_unmarked(Span* s, F&& f) {
 }
 
 // Calls f(child) for every strong reference of an object that is the start
-// of a live object of the cache, and records weak slots if asked.
+// of a live object of the cache (or f(child, span, slot), if f takes them),
+// and records weak slots if asked.
 template <class F>
 class ChildVisitor final : public Visitor {
  public:
@@ -75,7 +76,15 @@ class ChildVisitor final : public Visitor {
   void visit_pointer(const void* object) override { visit_candidate(object); }
   void visit_candidate(const void* maybe) override {
     if (maybe == nullptr) return;
-    if (cache_.is_object_start(maybe)) f_(const_cast<void*>(maybe));
+    std::uint32_t i = 0;
+    Span* s = cache_.live_object_span(maybe, i);
+    if (s == nullptr) return;
+    void* p = const_cast<void*>(maybe);
+    if constexpr (std::is_invocable_v<F&, void*, Span*, std::uint32_t>) {
+      f_(p, s, i);
+    } else {
+      f_(p);
+    }
   }
   void visit_weak(void* const* slot) override {
     if (weak_ != nullptr) weak_->push_back(const_cast<void**>(slot));
@@ -835,12 +844,12 @@ void RefCount::promote_nursery() {
   }
   for (std::size_t next = 0; next < promoted.size(); ++next) {
     set_counted(promoted[next], true);
-    for_children(promoted[next], [this, &promoted](void* c) {
+    for_children(promoted[next], [this, &promoted](void* c, Span* span, std::uint32_t i) {
       count_up(c);  // (a young child is promoted right here: nothing to log)
       std::uint32_t& s = state(c);
       if ((s & kYoung) != 0) {
         s &= ~kYoung;
-        mark_old(c);
+        span->set_mark(i);
         promoted.push_back(c);
       } else if (cyclic(c)) {
         young_.push_back(c);  // not a tree edge of this trace: it may close a cycle
