@@ -96,12 +96,17 @@ inline void mark_counted(const void* begin, std::size_t bytes, bool on) {
   std::uintptr_t first = 0, last = 0;
   if (!counted_granules(begin, bytes, first, last)) return;
   std::uint8_t* map = count_bits.load(std::memory_order_relaxed);
-  if ((first >> 3) == (last >> 3)) {  // one byte (a small object's payload)
-    auto bits = static_cast<std::uint8_t>(((2u << (last & 7)) - 1) & ~((1u << (first & 7)) - 1));
+  if (std::uintptr_t n = last - first + 1; n <= 9) {
+    // A small object's payload: its bits lie in one byte or two, and a
+    // second byte is written only if the payload reaches into it.
+    std::uint32_t bits = ((1u << n) - 1) << (first & 7);
+    std::uint8_t* byte = map + (first >> 3);
     if (on) {
-      map[first >> 3] |= bits;
+      byte[0] |= static_cast<std::uint8_t>(bits);
+      if (bits > 0xFF) byte[1] |= static_cast<std::uint8_t>(bits >> 8);
     } else {
-      map[first >> 3] &= static_cast<std::uint8_t>(~bits);
+      byte[0] &= static_cast<std::uint8_t>(~bits);
+      if (bits > 0xFF) byte[1] &= static_cast<std::uint8_t>(~(bits >> 8));
     }
     return;
   }
