@@ -109,7 +109,7 @@ class MarkSweep final : public CollectorBase {
   }
   void value_barrier(Span* s, void* value) override {
     std::uint32_t i = 0;
-    if (marking_ && heap_.cache().locate_in(s, value, i) != nullptr && s->try_mark(i)) note_marked(main_, s, i);
+    if (marking_ && heap_.cache().locate_in(s, value, i) != nullptr && s->try_mark(i)) note_marked(main_, s, s->payload(i));
   }
   void weak_barrier(void*, void** slot, void* value) override {
     // A weak slot written while marking may belong to an object that was
@@ -159,31 +159,36 @@ class MarkSweep final : public CollectorBase {
   MOSS_INLINE void shade(Marker& m, const void* address) {
     std::uint32_t i = 0;
     Span* s = m.last_span;
+    const void* object = address;  // the object's start, once known
     if (!s->exact_slot(address, i)) {
       s = heap_.cache().locate_slot(address, i);
       if (s == nullptr) return;
       if (MOSS_UNLIKELY(!heap_.cache().current_bits(s))) return shade_in_stale<Shared>(m, s, i);
       if (m.last_span != &kSpanCacheOff) m.last_span = s;
+      object = s->payload(i);
     }
-    if (s->is_allocated(i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
+    if (s->is_allocated(i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, object);
   }
   template <bool Shared>
   MOSS_NOINLINE void shade_in_stale(Marker& m, Span* s, std::uint32_t i) {
-    if (heap_.cache().live_in_stale(s, i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) note_marked(m, s, i);
+    if (heap_.cache().live_in_stale(s, i) && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) {
+      note_marked(m, s, s->payload(i));
+    }
   }
   template <bool Shared>
   void shade_exact(Marker& m, const void* address) {
     std::uint32_t i = 0;
     Span* s = heap_.cache().locate(address, i);
     if (s != nullptr && s->payload(i) == address && (Shared ? s->try_mark_shared(i) : s->try_mark(i))) {
-      note_marked(m, s, i);
+      note_marked(m, s, address);
     }
   }
-  static MOSS_INLINE void note_marked(Marker& m, Span* s, std::uint32_t i) {
+  // Counts `object`, just marked in span s, and makes it grey.
+  static MOSS_INLINE void note_marked(Marker& m, Span* s, const void* object) {
     std::size_t bytes = s->slot_size - kHeaderSize;
     m.bytes += bytes;
     ++m.objects;
-    if (!s->noscan) m.grey.push_back({s->payload(i), bytes});
+    if (!s->noscan) m.grey.push_back({const_cast<void*>(object), bytes});
   }
 
  private:
