@@ -822,12 +822,12 @@ void RefCount::promote_nursery() {
   // that follows finds it dead. Only spans that may hold such objects are
   // looked through.
   auto survive = [&cache, &promoted](void* p, bool counted) {
-    if (!cache.is_object_start(p)) return;  // freed since it was listed
+    std::uint32_t i = 0;
+    Span* span = cache.live_object_span(p, i);
+    if (span == nullptr) return;  // freed since it was listed
     std::uint32_t& st = state(p);
     if ((st & (kYoung | kLocalBit)) != kYoung) return;  // old, promoted already, or a scope's
     if (counted && count_of(st) == 0) return;            // its count fell back to zero
-    Span* span = cache.span_of(p);
-    std::uint32_t i = span->exact_index(p);
     if (!cache.is_young_span(span) || span->is_marked(i)) return;
     st &= ~kYoung;
     span->set_mark(i);
