@@ -291,6 +291,9 @@ class MarkSweep final : public CollectorBase {
   bool drain(std::size_t budget);
   // drain's loop; `work` is set to the work done.
   bool drain_some(std::size_t budget, std::size_t& work);
+  // drain_some's part for long arrays: shades the deferred pieces until
+  // none is left or `work` reaches `budget`; returns the work then.
+  std::size_t shade_arrays(std::size_t budget, std::size_t work);
   // Traces every grey object with the helper threads (the termination's
   // and a full collection's drain).
   void drain_in_parallel();
@@ -575,7 +578,8 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
   // as it enters and traced as it leaves, a few objects later, so the miss
   // on its header and fields overlaps with tracing the ones ahead of it.
   // (Popping straight off the stack, the next object is usually a child
-  // just pushed, too soon for its fetch to have landed.)
+  // just pushed, too soon for its fetch to have landed.) While the queue
+  // is full, the object popped takes the slot of the one leaving.
   constexpr std::size_t kQueue = 16;
   Grey queue[kQueue];
   std::size_t head = 0, queued = 0;
@@ -583,36 +587,19 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
   main_.last_span = &kSpanCacheOn;
   auto finish = [this, &work, &work_done](bool done) {
     main_.last_span = &kSpanCacheOff;
+    main_.tracing = nullptr;
     work_done = work;
     return done;
   };
   GreyStack& grey = main_.grey;
   std::vector<ArrayPiece>& arrays = main_.arrays;
+  // Array pieces left over from the last drain go first. (Only a trace
+  // adds pieces, and each trace's are finished below before the next.)
+  if (!arrays.empty()) {
+    work = shade_arrays(budget, 0);
+    if (!arrays.empty()) return finish(false);
+  }
   for (;;) {
-    if (!arrays.empty()) {
-      if (work >= budget) {
-        for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
-        return finish(false);
-      }
-      ArrayPiece& a = arrays.back();
-      if (heap_.cache().find_object(a.holder) != a.holder) {
-        arrays.pop_back();  // its holder was reclaimed (freed, or with a scope) since
-        continue;
-      }
-      std::size_t n = a.count < kArrayPiece ? a.count : kArrayPiece;
-      const void* const* first = a.first;
-      a.first += n;
-      a.count -= n;
-      if (a.count == 0) arrays.pop_back();
-      for (std::size_t i = 0; i < n; ++i) {
-        if (first[i] != nullptr) shade<false>(main_, first[i]);
-      }
-      // A slot costs what visiting a small object does (its target is as
-      // likely cold), not just its 8 bytes: else one slice could shade
-      // tens of thousands of targets.
-      work += n * kArraySlotWork + 16;
-      continue;
-    }
     while (queued < kQueue && !grey.empty()) {
       Grey g = grey.back();
       grey.pop_back();
@@ -635,26 +622,59 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       return finish(false);
     }
     Grey g = queue[head];
+    if (MOSS_LIKELY(queued == kQueue && !grey.empty())) {
+      Grey next = grey.back();
+      grey.pop_back();
+      prefetch_object(next);
+      queue[head] = next;
+    } else {
+      --queued;
+    }
     head = (head + 1) % kQueue;
-    --queued;
     if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
-    if (ti.trace != nullptr) {
-      main_.tracing = g.object;
-      ti.trace(g.object, visitor_);
-      main_.tracing = nullptr;
-    }
-    std::size_t cost = g.bytes + 16;
+    // `tracing` stays set until the next trace or the drain's end: only a
+    // trace's visitor reads it.
+    main_.tracing = g.object;
+    work += g.bytes + 16;
+    if (ti.trace != nullptr) ti.trace(g.object, visitor_);
     if (MOSS_UNLIKELY(!arrays.empty())) {
       // A long array the object deferred (arrays was empty before its
       // trace) is traced in pieces, each paid for separately; the object's
       // own entry pays for the rest of it.
       std::size_t deferred = 0;
       for (const ArrayPiece& a : arrays) deferred += a.count * 8;
-      cost = (g.bytes > deferred ? g.bytes - deferred : 0) + 16;
+      work = shade_arrays(budget, work - std::min(deferred, g.bytes));
+      if (!arrays.empty()) {
+        for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+        return finish(false);
+      }
     }
-    work += cost;
   }
+}
+
+std::size_t MarkSweep::shade_arrays(std::size_t budget, std::size_t work) {
+  std::vector<ArrayPiece>& arrays = main_.arrays;
+  while (!arrays.empty() && work < budget) {
+    ArrayPiece& a = arrays.back();
+    if (heap_.cache().find_object(a.holder) != a.holder) {
+      arrays.pop_back();  // its holder was reclaimed (freed, or with a scope) since
+      continue;
+    }
+    std::size_t n = a.count < kArrayPiece ? a.count : kArrayPiece;
+    const void* const* first = a.first;
+    a.first += n;
+    a.count -= n;
+    if (a.count == 0) arrays.pop_back();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (first[i] != nullptr) shade<false>(main_, first[i]);
+    }
+    // A slot costs what visiting a small object does (its target is as
+    // likely cold), not just its 8 bytes: else one slice could shade
+    // tens of thousands of targets.
+    work += n * kArraySlotWork + 16;
+  }
+  return work;
 }
 
 // Parallel marking: every thread traces from its own grey stack and marks
