@@ -299,13 +299,14 @@ class RefCount final : public CollectorBase {
   void forget_young(void* p);
   void buffer_young();
   void drain(std::size_t budget);
-  void decide_dead(void* p);
+  // `s`: p's span, when the caller has it at hand.
+  void decide_dead(void* p, const Span* s = nullptr);
   // Releases dead object p: its finalizer runs if it has one to run, then
   // (unless that resurrected it) its children are decremented and its weak
   // slots forgotten. Returns whether p is to be freed (free_released).
   bool release_dead(void* p);
   void free_released(WorkStack<void*>& objects);
-  void release_child(void* c);
+  void release_child(void* c, const Span* s);  // s: c's span, or null
   std::size_t cycle_collect(std::size_t work_budget, std::uint64_t stamped_before);
   // The least wait is scaled by cycle_backoff_: runs that trial-delete
   // live structures and free little make the next candidates wait longer
@@ -661,7 +662,7 @@ void RefCount::update_live() {
 
 // --- reconciliation --------------------------------------------------------
 
-void RefCount::decide_dead(void* p) {
+void RefCount::decide_dead(void* p, const Span* s) {
   unbuffer(p);
   state(p) = (state(p) & ~(kInZct | kColorMask)) | kDying;
   clear_weak_targets(p);
@@ -671,7 +672,7 @@ void RefCount::decide_dead(void* p) {
   // the cache line just read, are the likeliest references: their targets'
   // headers are fetched now (prefetching a word that is no reference is
   // harmless, and the trace decides what is one).
-  const Span* s = heap_.cache().span_of(p);
+  if (s == nullptr) s = heap_.cache().span_of(p);
   if (s->noscan) return;
   auto* words = static_cast<const std::uintptr_t*>(p);  // integers: any value may be there
   __builtin_prefetch(reinterpret_cast<const void*>(words[0] - kHeaderSize), 1);
@@ -680,7 +681,7 @@ void RefCount::decide_dead(void* p) {
   }
 }
 
-void RefCount::release_child(void* c) {
+void RefCount::release_child(void* c, const Span* s) {
   ++decrements_;
   std::uint32_t n = count_of(state(c));
   if (n == kMaxCount || n == 0) return;
@@ -691,7 +692,7 @@ void RefCount::release_child(void* c) {
   } else if (externally_marked(c)) {
     push_zct(c);
   } else {
-    decide_dead(c);
+    decide_dead(c, s);
   }
 }
 
@@ -708,11 +709,11 @@ bool RefCount::release_dead(void* p) {
       return false;
     }
     for (void* c : children_) {
-      if (c != p) release_child(c);
+      if (c != p) release_child(c, nullptr);
     }
   } else {
-    for_children(p, [this, p](void* c) {
-      if (c != p) release_child(c);
+    for_children(p, [this, p](void* c, Span* s, std::uint32_t) {
+      if (c != p) release_child(c, s);
     }, &weak_scratch_);
   }
   for (void** slot : weak_scratch_) {
