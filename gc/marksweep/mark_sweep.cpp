@@ -593,6 +593,10 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
   };
   GreyStack& grey = main_.grey;
   std::vector<ArrayPiece>& arrays = main_.arrays;
+  // Out of budget: what is queued goes back on the stack, in order.
+  auto give_back = [&grey, &queue, &head, &queued] {
+    for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+  };
   // Array pieces left over from the last drain go first. (Only a trace
   // adds pieces, and each trace's are finished below before the next.)
   if (!arrays.empty()) {
@@ -617,8 +621,7 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       continue;
     }
     if (work >= budget) {
-      // Out of budget: what is queued goes back on the stack, in order.
-      for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+      give_back();
       return finish(false);
     }
     Grey g = queue[head];
@@ -646,7 +649,7 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       for (const ArrayPiece& a : arrays) deferred += a.count * 8;
       work = shade_arrays(budget, work - std::min(deferred, g.bytes));
       if (!arrays.empty()) {
-        for (std::size_t k = queued; k-- > 0;) grey.push_back(queue[(head + k) % kQueue]);
+        give_back();
         return finish(false);
       }
     }
