@@ -25,7 +25,8 @@ namespace {
 
 struct Grey {
   void* object;
-  std::size_t bytes;
+  Span* span;  // the object's
+  std::size_t bytes() const { return span->slot_size - kHeaderSize; }
 };
 
 // Prefetches what tracing g reads first: its header, and the end of its
@@ -35,7 +36,7 @@ struct Grey {
 // line again).
 inline void prefetch_object(const Grey& g) {
   __builtin_prefetch(header_of(g.object));
-  __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes, 64) - 1);
+  __builtin_prefetch(static_cast<const char*>(g.object) + std::min<std::size_t>(g.bytes(), 64) - 1);
 }
 
 // A marker's grey objects.
@@ -61,10 +62,12 @@ constexpr std::size_t kArrayPiece = 256;
 constexpr std::size_t kCardScanStep = 4096;  // scan work per step of a minor cycle's card scan
 constexpr std::size_t kArraySlotWork = 32;  // scan work charged per array slot
 
-// The span a marker found its last object in, while it drains: the next
-// reference is likely to point into the same span (objects allocated
-// together refer to each other), and Span::exact_slot on that span tells
-// at once whether it does, without the pagemap, owner and sweep checks.
+// The span a marker tries first while it drains: that of the object being
+// traced (whose references most often point into its own span: objects
+// allocated together refer to each other), or else of the object it found
+// last. Span::exact_slot on that span tells at once whether a reference
+// points into it, without the pagemap, owner and sweep checks (every span
+// of a grey object passed them, and sweeping is over while a heap marks).
 // Only a drain sets it (kSpanCacheOn) and it is dropped (kSpanCacheOff) when
 // the drain returns: in between the mutator may free or hand back spans.
 // Both sentinels are empty spans: exact_slot fails on them.
@@ -188,7 +191,7 @@ class MarkSweep final : public CollectorBase {
     std::size_t bytes = s->slot_size - kHeaderSize;
     m.bytes += bytes;
     ++m.objects;
-    if (!s->noscan) m.grey.push_back({const_cast<void*>(object), bytes});
+    if (!s->noscan) m.grey.push_back({const_cast<void*>(object), s});
   }
 
  private:
@@ -291,6 +294,16 @@ class MarkSweep final : public CollectorBase {
   bool drain(std::size_t budget);
   // drain's loop; `work` is set to the work done.
   bool drain_some(std::size_t budget, std::size_t& work);
+  // Once a scope has freed objects while marking: whether g's object is
+  // still a live object start, its span (which may be another by now)
+  // updated in g.
+  bool still_live(Grey& g) const {
+    std::uint32_t i = 0;
+    Span* s = heap_.cache().locate(g.object, i);
+    if (s == nullptr || s->payload(i) != g.object) return false;
+    g.span = s;
+    return true;
+  }
   // drain_some's part for long arrays: shades the deferred pieces until
   // none is left or `work` reaches `budget`; returns the work then.
   std::size_t shade_arrays(std::size_t budget, std::size_t work);
@@ -634,12 +647,15 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       --queued;
     }
     head = (head + 1) % kQueue;
-    if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
+    if (MOSS_UNLIKELY(stale_entries_) && !still_live(g)) continue;
     const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
     // `tracing` stays set until the next trace or the drain's end: only a
     // trace's visitor reads it.
     main_.tracing = g.object;
-    work += g.bytes + 16;
+    work += g.bytes() + 16;
+    // The references a trace finds most often point into the traced
+    // object's own span (objects allocated together refer to each other).
+    main_.last_span = g.span;
     if (ti.trace != nullptr) ti.trace(g.object, visitor_);
     if (MOSS_UNLIKELY(!arrays.empty())) {
       // A long array the object deferred (arrays was empty before its
@@ -647,7 +663,7 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       // own entry pays for the rest of it.
       std::size_t deferred = 0;
       for (const ArrayPiece& a : arrays) deferred += a.count * 8;
-      work = shade_arrays(budget, work - std::min(deferred, g.bytes));
+      work = shade_arrays(budget, work - std::min(deferred, g.bytes()));
       if (!arrays.empty()) {
         give_back();
         return finish(false);
@@ -714,10 +730,11 @@ void MarkSweep::mark_in_parallel(Marker& m) {
       Grey g = m.grey.back();
       m.grey.pop_back();
       if (!m.grey.empty()) prefetch_object(m.grey.back());
-      if (MOSS_UNLIKELY(stale_entries_) && heap_.cache().find_object(g.object) != g.object) continue;
+      if (MOSS_UNLIKELY(stale_entries_) && !still_live(g)) continue;
       const TypeInfo& ti = TypeRegistry::get(header_of(g.object)->type);
+      m.last_span = g.span;  // its references most often point into its own span
       if (ti.trace != nullptr) ti.trace(g.object, visitor);
-      m.work += g.bytes + 16;
+      m.work += g.bytes() + 16;
       if (++since_share >= 32 && m.grey.size() >= 8 && idle_.load(std::memory_order_relaxed) != 0) {
         share_grey(m);
         since_share = 0;
@@ -816,11 +833,10 @@ std::size_t MarkSweep::scan_cards(std::size_t budget) {
 }
 
 std::size_t MarkSweep::push_old(Span* s, std::uint32_t first, std::uint32_t last) {
-  std::size_t bytes = s->slot_size - kHeaderSize;
   std::size_t pushed = 0;
   for (std::uint32_t i = first; i <= last; ++i) {
     if (s->is_marked(i) && s->is_allocated(i)) {
-      main_.grey.push_back({s->payload(i), bytes});
+      main_.grey.push_back({s->payload(i), s});
       ++pushed;
     }
   }
