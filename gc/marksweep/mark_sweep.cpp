@@ -26,7 +26,7 @@ namespace {
 struct Grey {
   void* object;
   Span* span;  // the object's
-  std::size_t bytes() const { return span->slot_size - kHeaderSize; }
+  std::size_t bytes() const { return SpanCache::payload_size(span); }
 };
 
 // Prefetches what tracing g reads first: its header, and the end of its
@@ -661,9 +661,12 @@ bool MarkSweep::drain_some(std::size_t budget, std::size_t& work_done) {
       // A long array the object deferred (arrays was empty before its
       // trace) is traced in pieces, each paid for separately; the object's
       // own entry pays for the rest of it.
+      // (The object's size is looked up again, so that nothing of g need
+      // outlive the trace call in the common case.)
       std::size_t deferred = 0;
       for (const ArrayPiece& a : arrays) deferred += a.count * 8;
-      work = shade_arrays(budget, work - std::min(deferred, g.bytes()));
+      std::size_t bytes = SpanCache::payload_size(heap_.cache().span_of(main_.tracing));
+      work = shade_arrays(budget, work - std::min(deferred, bytes));
       if (!arrays.empty()) {
         give_back();
         return finish(false);
