@@ -300,8 +300,7 @@ class SpanCache {
     if (s == nullptr || s->owner.load(std::memory_order_acquire) != this || !s->exact_slot(address, index)) {
       return nullptr;
     }
-    bool live = MOSS_LIKELY(current_bits(s)) ? s->is_allocated(index) : live_in_stale(s, index);
-    return live ? s : nullptr;
+    return live_slot(s, index) ? s : nullptr;
   }
   // The live object containing `address`, or null.
   void* find_object(const void* address) const {
@@ -333,11 +332,13 @@ class SpanCache {
   // cache, for `address`.
   MOSS_INLINE Span* locate_in(Span* s, const void* address, std::uint32_t& index) const {
     std::uint32_t i = slot_in(s, address);
-    if (i >= s->slots) return nullptr;
-    bool live = MOSS_LIKELY(current_bits(s)) ? s->is_allocated(i) : live_in_stale(s, i);
-    if (!live) return nullptr;
+    if (i >= s->slots || !live_slot(s, i)) return nullptr;
     index = i;
     return s;
+  }
+  // Whether slot i of `s`, a span of this cache, holds an object.
+  MOSS_INLINE bool live_slot(Span* s, std::uint32_t i) const {
+    return MOSS_LIKELY(current_bits(s)) ? s->is_allocated(i) : live_in_stale(s, i);
   }
   // locate() in two steps, for a caller that keeps its common case free of
   // calls (the marker): the span of this cache and the slot that `address`

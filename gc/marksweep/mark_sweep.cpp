@@ -188,8 +188,7 @@ class MarkSweep final : public CollectorBase {
   }
   // Counts `object`, just marked in span s, and makes it grey.
   static MOSS_INLINE void note_marked(Marker& m, Span* s, const void* object) {
-    std::size_t bytes = s->slot_size - kHeaderSize;
-    m.bytes += bytes;
+    m.bytes += SpanCache::payload_size(s);
     ++m.objects;
     if (!s->noscan) m.grey.push_back({const_cast<void*>(object), s});
   }
